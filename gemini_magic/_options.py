@@ -1,0 +1,254 @@
+"""``%%gemini`` options: the argparse spec (IPython ``magic_arguments``) and their validation.
+
+The spec is one decorator list, :func:`gemini_arguments`, so the magic's ``%%gemini?`` help and the
+parser are the same object. :func:`parse_options` turns the magic line into a frozen
+:class:`Options`; every bad value becomes a ``UsageError`` (one line, no traceback) *before*
+anything is sent.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import argument, magic_arguments
+
+__all__ = ["SAFETY_CATEGORIES", "SAFETY_THRESHOLDS", "Options", "gemini_arguments", "parse_options"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+THINKING_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
+ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+SAFETY_CATEGORIES = {
+    "harassment": "HARM_CATEGORY_HARASSMENT",
+    "hate": "HARM_CATEGORY_HATE_SPEECH",
+    "hate_speech": "HARM_CATEGORY_HATE_SPEECH",
+    "sexual": "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "sexually_explicit": "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "dangerous": "HARM_CATEGORY_DANGEROUS_CONTENT",
+    "dangerous_content": "HARM_CATEGORY_DANGEROUS_CONTENT",
+    "civic": "HARM_CATEGORY_CIVIC_INTEGRITY",
+    "civic_integrity": "HARM_CATEGORY_CIVIC_INTEGRITY",
+}
+SAFETY_THRESHOLDS = {
+    "none": "BLOCK_NONE",
+    "off": "OFF",
+    "low": "BLOCK_LOW_AND_ABOVE",
+    "medium": "BLOCK_MEDIUM_AND_ABOVE",
+    "high": "BLOCK_ONLY_HIGH",
+    "unspecified": "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
+}
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/@]*$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+@dataclass(frozen=True)
+class Options:
+    """One cell's options after validation; ``None`` means "not given, use the configuration"."""
+
+    model: str | None = None
+    system: str | None = None
+    thinking_level: str | None = None
+    thinking_budget: int | None = None
+    show_thoughts: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    json: bool = False
+    schema: str | None = None
+    image: bool = False
+    aspect_ratio: str | None = None
+    search: bool = False
+    maps: bool = False
+    url_context: bool = False
+    code_execution: bool = False
+    safety: tuple[tuple[str, str], ...] = ()
+    cached_content: str | None = None
+    stream: bool = True
+    dry_run: bool = False
+    timeout: float | None = None
+    base_url: str | None = None
+    auth: str | None = None
+    out: str | None = None
+    interpolate: bool = True
+
+
+_SPEC: list[Callable[[F], F]] = [
+    argument("-m", "--model", help="Model name, e.g. gemini-3-flash-preview (default: GeminiMagic.model)."),
+    argument("--system", metavar="TEXT", help='System instruction, e.g. --system "Be terse."'),
+    argument(
+        "--thinking",
+        metavar="LEVEL|BUDGET",
+        help="MINIMAL, LOW, MEDIUM or HIGH (thinkingLevel, Gemini 3) or a token budget "
+        "(thinkingBudget, Gemini 2.5; 0 = off, -1 = dynamic).",
+    ),
+    argument("--show-thoughts", action="store_true", help="Ask for thought summaries (includeThoughts)."),
+    argument("-t", "--temperature", type=float, metavar="T", help="Sampling temperature, 0 to 2."),
+    argument("--top-p", type=float, metavar="P", help="Nucleus sampling, 0 to 1."),
+    argument("--top-k", type=int, metavar="K", help="Top-k sampling, a positive integer."),
+    argument("--max-tokens", type=int, metavar="N", help="maxOutputTokens (thinking counts against it)."),
+    argument("--seed", type=int, metavar="N", help="Sampling seed."),
+    argument("--stop", action="append", metavar="TEXT", help="Stop sequence (repeatable, at most 5)."),
+    argument("--json", action="store_true", help="Answer in JSON (responseMimeType application/json)."),
+    argument("--schema", metavar="VAR", help="A notebook variable holding a JSON Schema dict (implies --json)."),
+    argument("--image", action="store_true", help="Allow image output (responseModalities TEXT, IMAGE)."),
+    argument("--aspect-ratio", metavar="W:H", help="Image aspect ratio: " + ", ".join(ASPECT_RATIOS) + "."),
+    argument("--search", action="store_true", help="Ground the answer with Google Search."),
+    argument("--maps", action="store_true", help="Ground the answer with Google Maps."),
+    argument("--url-context", action="store_true", help="Let the model read URLs given in the prompt."),
+    argument("--code-execution", action="store_true", help="Let the model write and run Python code."),
+    argument(
+        "--safety",
+        action="append",
+        metavar="CATEGORY=THRESHOLD",
+        help="Safety setting (repeatable), e.g. dangerous=none, harassment=high, all=low.",
+    ),
+    argument("--cached-content", metavar="NAME", help="Use a context cache (cachedContents/NAME)."),
+    argument("--no-stream", action="store_true", help="Use :generateContent and show the answer at the end."),
+    argument("--dry-run", action="store_true", help="Show the URL, headers (key masked) and body; send nothing."),
+    argument("--timeout", type=float, metavar="SECONDS", help="Seconds to wait for each network read."),
+    argument("--base-url", metavar="URL", help="API host, e.g. https://api.cometapi.com."),
+    argument("--auth", metavar="key|bearer", help="Send the key as x-goog-api-key (key) or Authorization: Bearer."),
+    argument("--no-interpolate", action="store_true", help="Send {braces} in the prompt as written."),
+    argument("-o", "--out", metavar="NAME", help="Also store the response in this notebook variable."),
+]
+
+
+def gemini_arguments(func: F) -> F:
+    """Apply the whole ``%%gemini`` argument spec (and the magic_arguments marker) to *func*."""
+    for decorator in reversed(_SPEC):
+        func = decorator(func)
+    return magic_arguments()(func)
+
+
+def parse_options(func: Callable[..., Any], line: str) -> Options:
+    """Parse and validate the magic line; raises ``UsageError`` with one clear sentence."""
+    try:
+        argv = shlex.split(line)  # like a shell: --system "Be terse." gives Be terse.
+    except ValueError as exc:  # an unclosed quote
+        raise UsageError(f"could not read the options: {exc}") from None
+    return _validate(func.parser.parse_args(argv))
+
+
+def _validate(ns: Any) -> Options:
+    thinking_level, thinking_budget = _thinking(ns.thinking)
+    if ns.model is not None and not _MODEL_NAME.match(ns.model):
+        raise UsageError(f"-m/--model: {ns.model!r} is not a model name (e.g. gemini-3-flash-preview)")
+    _check_range("-t/--temperature", ns.temperature, 0.0, 2.0)
+    _check_range("--top-p", ns.top_p, 0.0, 1.0)
+    _check_positive("--top-k", ns.top_k)
+    _check_positive("--max-tokens", ns.max_tokens)
+    stop = tuple(ns.stop or ())
+    if len(stop) > 5:
+        raise UsageError(f"--stop: at most 5 stop sequences are allowed, got {len(stop)}")
+    if any(not s for s in stop):
+        raise UsageError("--stop: a stop sequence cannot be empty")
+    if ns.schema is not None and not _IDENTIFIER.match(ns.schema):
+        raise UsageError(f"--schema: {ns.schema!r} is not a variable name")
+    if ns.out is not None and not ns.out.isidentifier():
+        raise UsageError(f"-o/--out: {ns.out!r} is not a valid variable name")
+    if ns.aspect_ratio is not None and ns.aspect_ratio not in ASPECT_RATIOS:
+        raise UsageError(f"--aspect-ratio: {ns.aspect_ratio!r} is not one of {', '.join(ASPECT_RATIOS)}")
+    if ns.timeout is not None and not (ns.timeout > 0 and math.isfinite(ns.timeout)):
+        raise UsageError(f"--timeout: expected a positive number of seconds, got {ns.timeout:g}")
+    auth = None if ns.auth is None else ns.auth.lower()
+    if auth not in (None, "key", "bearer"):
+        raise UsageError(f"--auth: expected 'key' or 'bearer', got {ns.auth!r}")
+    if ns.base_url is not None and not re.match(r"^https?://[^\s/]+", ns.base_url):
+        raise UsageError(f"--base-url: {ns.base_url!r} is not an http(s) URL")
+    cached = ns.cached_content
+    if cached is not None:
+        cached = cached if cached.startswith("cachedContents/") else f"cachedContents/{cached}"
+    return Options(
+        model=ns.model,
+        system=ns.system,
+        thinking_level=thinking_level,
+        thinking_budget=thinking_budget,
+        show_thoughts=ns.show_thoughts,
+        temperature=ns.temperature,
+        top_p=ns.top_p,
+        top_k=ns.top_k,
+        max_tokens=ns.max_tokens,
+        seed=ns.seed,
+        stop=stop,
+        json=ns.json or ns.schema is not None,
+        schema=ns.schema,
+        image=ns.image,
+        aspect_ratio=ns.aspect_ratio,
+        search=ns.search,
+        maps=ns.maps,
+        url_context=ns.url_context,
+        code_execution=ns.code_execution,
+        safety=_safety(ns.safety or ()),
+        cached_content=cached,
+        stream=not ns.no_stream,
+        dry_run=ns.dry_run,
+        timeout=ns.timeout,
+        base_url=ns.base_url,
+        auth=auth,
+        out=ns.out,
+        interpolate=not ns.no_interpolate,
+    )
+
+
+def _thinking(value: str | None) -> tuple[str | None, int | None]:
+    if value is None:
+        return None, None
+    if value.upper() in THINKING_LEVELS:
+        return value.upper(), None
+    try:
+        budget = int(value)
+    except ValueError:
+        raise UsageError(
+            f"--thinking: {value!r} is neither a level ({', '.join(THINKING_LEVELS)}) nor a token budget"
+        ) from None
+    if budget < -1:
+        raise UsageError(f"--thinking: a budget is a token count, 0 (off) or -1 (dynamic), got {budget}")
+    return None, budget
+
+
+def _check_range(name: str, value: float | None, low: float, high: float) -> None:
+    if value is not None and not (low <= value <= high):
+        raise UsageError(f"{name}: expected a number from {low:g} to {high:g}, got {value:g}")
+
+
+def _check_positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise UsageError(f"{name}: expected a positive integer, got {value}")
+
+
+def _safety(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
+    settings: dict[str, str] = {}
+    for item in items:
+        name, sep, level = item.partition("=")
+        if not sep:
+            raise UsageError(f"--safety: expected CATEGORY=THRESHOLD (e.g. dangerous=none), got {item!r}")
+        threshold = _lookup(level, SAFETY_THRESHOLDS, "", "threshold")
+        if name.strip().lower() == "all":
+            for category in dict.fromkeys(SAFETY_CATEGORIES.values()):
+                settings[category] = threshold
+        else:
+            settings[_lookup(name, SAFETY_CATEGORIES, "HARM_CATEGORY_", "category")] = threshold
+    return tuple(settings.items())
+
+
+def _lookup(raw: str, table: dict[str, str], prefix: str, what: str) -> str:
+    key = raw.strip()
+    if key.lower() in table:
+        return table[key.lower()]
+    upper = key.upper()
+    full_names = set(table.values())
+    if upper in full_names:
+        return upper
+    if prefix and prefix + upper in full_names:
+        return prefix + upper
+    choices = ", ".join(sorted({k for k in table if "_" not in k} | {"all"} if prefix else set(table)))
+    raise UsageError(f"--safety: unknown {what} {raw!r} (try one of: {choices})")

@@ -1,0 +1,63 @@
+"""Non-text parts (code, tool calls, images…) as small sanitized HTML blocks.
+
+Kept separate from Markdown rendering because each part kind has its own shape on the wire
+(shared/gemini-wire.md §2.2) and its own way to be read.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from ._response import part_kind
+
+__all__ = ["part_html", "part_markdown"]
+
+_OUTCOMES = {
+    "OUTCOME_OK": "OK",
+    "OUTCOME_FAILED": "FAILED",
+    "OUTCOME_DEADLINE_EXCEEDED": "DEADLINE_EXCEEDED",
+}
+
+
+def _compact(value: Any, limit: int = 300) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def part_markdown(part: dict[str, Any]) -> str:
+    """A Markdown rendering of one non-text part (for the text/markdown output and terminals)."""
+    kind = part_kind(part)
+    value = part.get(kind)
+    if kind == "executableCode" and isinstance(value, dict):
+        language = str(value.get("language", "python")).lower()
+        return f"```{language}\n{value.get('code', '')}\n```"
+    if kind == "codeExecutionResult" and isinstance(value, dict):
+        outcome = _OUTCOMES.get(str(value.get("outcome")), str(value.get("outcome", "")))
+        return f"Output ({outcome}):\n\n```\n{value.get('output', '')}\n```"
+    if kind in ("functionCall", "toolCall") and isinstance(value, dict):
+        name = value.get("name") or value.get("toolType", "tool")
+        return f"`{name}({_compact(value.get('args', {}))})`"
+    if kind in ("functionResponse", "toolResponse") and isinstance(value, dict):
+        name = value.get("name") or value.get("toolType", "tool")
+        return f"`{name}` → `{_compact(value.get('response', {}), 160)}`"
+    if kind == "inlineData" and isinstance(value, dict):
+        size = len(str(value.get("data", ""))) * 3 // 4
+        return f"[{value.get('mimeType', 'data')}, {size:,} bytes]"
+    return f"[{kind}]"
+
+
+def part_html(part: dict[str, Any]) -> str:
+    """HTML for one non-text part; every value is escaped here, nothing model-made is trusted."""
+    kind = part_kind(part)
+    value = part.get(kind)
+    if kind == "executableCode" and isinstance(value, dict):
+        return f"<pre><code>{html.escape(str(value.get('code', '')))}</code></pre>"
+    if kind == "codeExecutionResult" and isinstance(value, dict):
+        outcome = _OUTCOMES.get(str(value.get("outcome")), str(value.get("outcome", "")))
+        return (
+            f"<p><small>Output ({html.escape(outcome)})</small></p>"
+            f"<pre><samp>{html.escape(str(value.get('output', '')))}</samp></pre>"
+        )
+    return f"<p><code>{html.escape(part_markdown(part).strip('`'))}</code></p>"

@@ -1,0 +1,82 @@
+"""Options → ``GenerateContentRequest`` body and endpoint URL.
+
+Each option lands exactly where the Gemini API expects it: ``systemInstruction``, ``tools``,
+``safetySettings`` and ``cachedContent`` at the top level, sampling and output controls inside
+``generationConfig`` (a field at the wrong level is a 400 "Unknown name … Cannot find field").
+Pure functions, so the mapping is testable field by field without a network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._options import Options
+
+__all__ = ["build_body", "endpoint"]
+
+
+def endpoint(base_url: str, model: str, *, stream: bool) -> str:
+    """``{base}/v1beta/models/{model}:streamGenerateContent?alt=sse`` (or ``:generateContent``)."""
+    path = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    return f"{base_url.rstrip('/')}/v1beta/{path}:{method}"
+
+
+def build_body(options: Options, prompt: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON body for one single-turn prompt, in the API's camelCase."""
+    body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
+    if options.system:
+        body["systemInstruction"] = {"parts": [{"text": options.system}]}
+    tools = _tools(options)
+    if tools:
+        body["tools"] = tools
+    if options.safety:
+        body["safetySettings"] = [{"category": c, "threshold": t} for c, t in options.safety]
+    if options.cached_content:
+        body["cachedContent"] = options.cached_content
+    config = _generation_config(options, schema)
+    if config:
+        body["generationConfig"] = config
+    return body
+
+
+def _tools(options: Options) -> list[dict[str, Any]]:
+    flags = (
+        (options.search, "googleSearch"),
+        (options.maps, "googleMaps"),
+        (options.url_context, "urlContext"),
+        (options.code_execution, "codeExecution"),
+    )
+    return [{name: {}} for enabled, name in flags if enabled]
+
+
+def _generation_config(options: Options, schema: dict[str, Any] | None) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    scalars = (
+        ("temperature", options.temperature),
+        ("topP", options.top_p),
+        ("topK", options.top_k),
+        ("maxOutputTokens", options.max_tokens),
+        ("seed", options.seed),
+    )
+    config.update((name, value) for name, value in scalars if value is not None)
+    if options.stop:
+        config["stopSequences"] = list(options.stop)
+    if options.json or schema is not None:
+        config["responseMimeType"] = "application/json"
+    if schema is not None:
+        config["responseJsonSchema"] = schema
+    if options.image:
+        config["responseModalities"] = ["TEXT", "IMAGE"]
+    if options.aspect_ratio:
+        config["imageConfig"] = {"aspectRatio": options.aspect_ratio}
+    thinking: dict[str, Any] = {}
+    if options.thinking_level:
+        thinking["thinkingLevel"] = options.thinking_level
+    if options.thinking_budget is not None:
+        thinking["thinkingBudget"] = options.thinking_budget
+    if options.show_thoughts:
+        thinking["includeThoughts"] = True
+    if thinking:
+        config["thinkingConfig"] = thinking
+    return config

@@ -1,0 +1,128 @@
+"""Effective settings for one call: cell option > ``%config`` > environment > default.
+
+Kept apart from the magic so precedence is a pure function of (options, configuration,
+environment) and can be tested without a shell. The API key is read here at call time and only
+travels inside :class:`Settings` (whose repr masks it): it is never stored on the magic, in the
+response, or in any output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ._options import Options
+
+__all__ = ["COMETAPI_BASE_URL", "GOOGLE_BASE_URL", "KEY_ENV_VARS", "Settings", "resolve_settings"]
+
+GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
+COMETAPI_BASE_URL = "https://api.cometapi.com"
+KEY_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "COMETAPI_KEY")
+DEFAULT_MODEL = "gemini-3-flash-preview"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where to send a request and how; ``sources`` says where each value came from."""
+
+    model: str
+    base_url: str
+    auth: str
+    timeout: float
+    max_retries: int
+    api_key: str = field(repr=False)
+    key_source: str = ""
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(model={self.model!r}, base_url={self.base_url!r}, auth={self.auth!r}, "
+            f"timeout={self.timeout!r}, max_retries={self.max_retries!r}, api_key={self.masked_key()})"
+        )
+
+    def masked_key(self) -> str:
+        """What outputs may say about the key: that it is set, its length and origin — never its text."""
+        if not self.api_key:
+            return "<not set>"
+        return f"<set: {len(self.api_key)} characters from {self.key_source}>"
+
+    def headers(self) -> dict[str, str]:
+        """Auth headers; the key never goes in the URL (it would end up in logs and errors)."""
+        if not self.api_key:
+            return {}
+        if self.auth == "bearer":
+            return {"Authorization": f"Bearer {self.api_key}"}
+        return {"x-goog-api-key": self.api_key}
+
+
+def resolve_settings(
+    options: Options,
+    config: Mapping[str, Any],
+    configured: set[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    need_key: bool = True,
+) -> Settings:
+    """Combine one cell's options with the magic's traitlets and the environment.
+
+    ``configured`` names the traitlets the user set with ``%config`` (or in a config file); the
+    others still hold their defaults, which lose to the environment.
+    """
+    env = os.environ if environ is None else environ
+    sources: dict[str, str] = {}
+
+    def pick(name: str, option: Any, env_var: str | None, default: Any) -> Any:
+        if option is not None:
+            sources[name] = "cell option"
+            return option
+        if name in configured:
+            sources[name] = f"%config GeminiMagic.{name}"
+            return config[name]
+        if env_var and env.get(env_var):
+            sources[name] = env_var
+            return env[env_var]
+        sources[name] = "default"
+        return default
+
+    key_vars = (config["api_key_env"],) if config.get("api_key_env") else KEY_ENV_VARS
+    api_key, key_source = "", ""
+    for var in key_vars:
+        if env.get(var, "").strip():
+            api_key, key_source = env[var].strip(), var
+            break
+    if not api_key and need_key:
+        raise UsageError(
+            "No API key: set one of "
+            + ", ".join(key_vars)
+            + " (e.g. %env GEMINI_API_KEY=…, or get a key at https://aistudio.google.com/apikey)."
+        )
+    sources["api_key"] = key_source or "not set"
+
+    default_base = GOOGLE_BASE_URL
+    if key_source == "COMETAPI_KEY":
+        default_base = COMETAPI_BASE_URL
+    base_url = str(pick("base_url", options.base_url, "GEMINI_BASE_URL", default_base)).strip().rstrip("/")
+    base_url = base_url.removesuffix("/v1beta")
+    if not base_url.startswith(("http://", "https://")):
+        raise UsageError(f"base URL {base_url!r} ({sources['base_url']}) is not an http(s) URL")
+
+    model = str(pick("model", options.model, "GEMINI_MODEL", config.get("model") or DEFAULT_MODEL)).strip()
+    auth = str(pick("auth", options.auth, None, config.get("auth", "key"))).lower()
+    if auth not in ("key", "bearer"):
+        raise UsageError(f"auth {auth!r} ({sources['auth']}) must be 'key' or 'bearer'")
+    timeout = float(pick("timeout", options.timeout, None, config.get("timeout", 120.0)))
+    max_retries = int(pick("max_retries", None, None, config.get("max_retries", 3)))
+    return Settings(
+        model=model,
+        base_url=base_url,
+        auth=auth,
+        timeout=timeout,
+        max_retries=max_retries,
+        api_key=api_key,
+        key_source=key_source,
+        sources=sources,
+    )

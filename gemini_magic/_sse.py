@@ -1,0 +1,127 @@
+"""Incremental Server-Sent Events decoder for ``streamGenerateContent?alt=sse``.
+
+Pure and I/O-free: feed it the byte chunks as they come off the socket and it yields one
+decoded JSON object per event. It is written for the traps of Gemini's stream
+(see shared/gemini-wire.md §4):
+
+* events end with CRLF CRLF from Google and LF LF from some gateways; a lone CR also ends a line,
+  and a CR at the end of one read may be followed by the LF at the start of the next;
+* a read can stop anywhere, including inside a multibyte UTF-8 character: lines are split as
+  bytes (a newline byte never occurs inside a UTF-8 sequence) and decoded only when whole;
+* one event line can be several MB (an image plus its thought signature): the buffer is only
+  scanned from where the previous search stopped, so a long line costs O(n), not O(n²);
+* after an HTTP 200 Google may send a raw, pretty-printed ``{"error": …}`` object that is not
+  ``data:``-framed. Such lines are collected until they parse and raised as an API error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from ._errors import GeminiAPIError, GeminiStreamError
+
+__all__ = ["SSEDecoder"]
+
+_NEWLINE = re.compile(rb"\r\n|\r|\n")
+_RAW_TAIL_LIMIT = 1 << 20  # a non-SSE tail larger than this is not an error body
+
+
+class SSEDecoder:
+    """Turn a byte stream into decoded event payloads (``dict``), raising on error tails."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._scan = 0  # where the next newline search starts
+        self._data: list[bytes] = []  # ``data:`` lines of the event being read
+        self._raw: list[bytes] = []  # non-SSE lines (an error tail being collected)
+        self.events = 0
+
+    def feed(self, chunk: bytes) -> Iterator[dict[str, Any]]:
+        """Consume one network read; yield every event it completes."""
+        self._buf += chunk
+        start = 0
+        pos = self._scan
+        while True:
+            match = _NEWLINE.search(self._buf, pos)
+            if match is None:
+                pos = len(self._buf)
+                break
+            if match.group() == b"\r" and match.end() == len(self._buf):
+                pos = match.start()  # maybe the first half of a CRLF split across reads
+                break
+            line = bytes(self._buf[start : match.start()])
+            start = pos = match.end()
+            yield from self._line(line)
+        del self._buf[:start]
+        self._scan = pos - start
+
+    def close(self) -> Iterator[dict[str, Any]]:
+        """The body ended: flush a final event that had no blank line after it."""
+        if self._buf:
+            line = bytes(self._buf)
+            self._buf.clear()
+            self._scan = 0
+            yield from self._line(line.rstrip(b"\r"))
+        yield from self._dispatch()
+        if self._raw:
+            raw = b"\n".join(self._raw).strip()
+            self._raw = []
+            if raw:
+                raise GeminiStreamError(f"the stream ended with data that is not an event: {_preview(raw)}")
+
+    def _line(self, line: bytes) -> Iterator[dict[str, Any]]:
+        if self._raw or (line and not _is_field(line)):
+            yield from self._dispatch()
+            self._raw_line(line)
+            return
+        if not line:
+            yield from self._dispatch()
+        elif line.startswith(b"data:"):
+            value = line[5:]
+            self._data.append(value[1:] if value.startswith(b" ") else value)
+        # ``event:``, ``id:``, ``retry:`` and ``:comment`` lines carry nothing Gemini uses.
+
+    def _dispatch(self) -> Iterator[dict[str, Any]]:
+        if not self._data:
+            return
+        payload = b"\n".join(self._data)
+        self._data = []
+        try:
+            event = json.loads(payload)
+        except ValueError as exc:
+            raise GeminiStreamError(f"malformed event in the stream ({exc}): {_preview(payload)}") from None
+        if isinstance(event, dict) and "error" in event:
+            raise GeminiAPIError.from_body(event, mid_stream=True)
+        if not isinstance(event, dict):
+            raise GeminiStreamError(f"unexpected event in the stream: {_preview(payload)}")
+        self.events += 1
+        yield event
+
+    def _raw_line(self, line: bytes) -> None:
+        """Collect a non-``data:`` tail until it parses as JSON, then raise what it says."""
+        self._raw.append(line)
+        raw = b"\n".join(self._raw).strip()
+        if not raw:
+            self._raw = []
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            if len(raw) > _RAW_TAIL_LIMIT or not raw.startswith((b"{", b"[")):
+                raise GeminiStreamError(f"the stream held data that is not an event: {_preview(raw)}") from None
+            return
+        if isinstance(body, list) and body:
+            body = body[0]
+        raise GeminiAPIError.from_body(body, mid_stream=True)
+
+
+def _is_field(line: bytes) -> bool:
+    return line.startswith((b"data:", b"event:", b"id:", b"retry:", b":"))
+
+
+def _preview(raw: bytes, limit: int = 200) -> str:
+    text = raw[:limit].decode("utf-8", "replace")
+    return text + ("…" if len(raw) > limit else "")

@@ -1,0 +1,107 @@
+"""Shared fixtures: the loopback Gemini server and a real IPython kernel driven by nbclient."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from gemini_server import FIXTURES, GeminiTestServer
+
+# Looks like a real key so a leak would be noticed; it is not one.
+FAKE_KEY = "AIzaSyTEST-fake-key-never-real-0123456789"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if not FIXTURES.is_dir():
+        raise pytest.UsageError(f"recorded fixtures not found at {FIXTURES} (set GEMINI_MAGIC_FIXTURES)")
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[GeminiTestServer]:
+    srv = GeminiTestServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def gemini(server: GeminiTestServer) -> Iterator[GeminiTestServer]:
+    """The server, emptied before and after each test."""
+    server.reset()
+    yield server
+    server.reset()
+
+
+def kernel_env(server: GeminiTestServer, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "COMETAPI_KEY")}
+    env.update(GEMINI_API_KEY=FAKE_KEY, GEMINI_BASE_URL=server.url, PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+class Kernel:
+    """A live kernel that runs one cell at a time and keeps them all in a notebook."""
+
+    def __init__(self, client: NotebookClient) -> None:
+        self.client = client
+        self.nb = client.nb
+        self.reply: dict[str, Any] = {}
+        client.on_cell_executed = self._executed
+
+    def _executed(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        self.reply = execute_reply["content"]
+
+    def run(self, source: str) -> list[dict[str, Any]]:
+        """Execute one cell; its execute_reply content is left in :attr:`reply`."""
+        cell = nbformat.v4.new_code_cell(source)
+        self.nb.cells.append(cell)
+        self.client.execute_cell(cell, len(self.nb.cells) - 1)
+        return cell.outputs
+
+    def usage_error(self, source: str) -> str:
+        """Run a cell that must fail as a user error: one stderr line, the cell marked failed."""
+        outputs = self.run(source)
+        assert self.reply["status"] == "error", "the cell did not fail, so Run All would go on"
+        assert self.reply["ename"] == "UsageError", self.reply
+        assert [o["output_type"] for o in outputs] == ["stream"], outputs
+        text = outputs[0]["text"]
+        assert text.startswith("UsageError: ") and text.count("\n") == 1, text
+        return text
+
+    def saved(self) -> str:
+        """The notebook as it would be written to disk."""
+        return nbformat.writes(self.nb)
+
+
+@pytest.fixture(scope="module")
+def kernel(server: GeminiTestServer) -> Iterator[Kernel]:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    client = NotebookClient(nb, timeout=60, allow_errors=True, kernel_name="python3")
+    with client.setup_kernel(env=kernel_env(server)):
+        k = Kernel(client)
+        k.run("%load_ext gemini_magic")
+        yield k
+
+
+def output_text(outputs: list[dict[str, Any]]) -> str:
+    """Everything the outputs show, as one string (for 'is X visible anywhere' checks)."""
+    return json.dumps([dict(o) for o in outputs], ensure_ascii=False)
+
+
+def error_of(outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    errors = [o for o in outputs if o["output_type"] == "error"]
+    assert errors, f"expected an error output, got {outputs}"
+    return errors[0]
+
+
+def displays(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in outputs if o["output_type"] in ("display_data", "execute_result")]

@@ -1,0 +1,110 @@
+"""Live behaviour seen on the kernel's iopub channel: real streaming, and Ctrl-C."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import kernel_env
+from gemini_server import GeminiTestServer, sse, text_events
+from jupyter_client.manager import KernelManager
+
+
+@pytest.fixture(scope="module")
+def live(server: GeminiTestServer) -> Iterator[tuple[KernelManager, Any]]:
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env=kernel_env(server))
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    kc.execute_interactive("%load_ext gemini_magic", timeout=30)
+    yield km, kc
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+def _messages(kc: Any, msg_id: str, until: float) -> Iterator[dict[str, Any]]:
+    """iopub messages of one execution, as they arrive, until the kernel goes idle."""
+    while time.monotonic() < until:
+        try:
+            msg = kc.get_iopub_msg(timeout=0.5)
+        except queue.Empty:
+            continue
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        yield msg
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return
+    raise AssertionError("the execution did not finish in time")
+
+
+def _shows(msg: dict[str, Any], text: str) -> bool:
+    """Does this message carry *text* to the front end (widget state or display data)?"""
+    content = msg["content"]
+    if msg["msg_type"] == "comm_msg":
+        return text in str(content.get("data", {}).get("state", {}).get("value", ""))
+    if msg["msg_type"] in ("display_data", "update_display_data"):
+        return text in content["data"].get("text/html", "")
+    return False
+
+
+def test_first_words_reach_the_front_end_before_the_stream_ends(
+    live: tuple[KernelManager, Any], gemini: GeminiTestServer
+) -> None:
+    _, kc = live
+    gate = threading.Event()
+    reply = sse(text_events(["First words arrive", " and then the rest"]))
+    reply.steps.insert(1, gate)  # the server holds the rest back until the test has seen the start
+    gemini.push(reply)
+    msg_id = kc.execute("%%gemini\nHi")
+    seen_first = seen_rest = False
+    for msg in _messages(kc, msg_id, time.monotonic() + 30):
+        if not seen_first and _shows(msg, "First words arrive"):
+            seen_first = True
+            assert gemini.completed == 0, "the server had already finished: nothing was streamed"
+            assert not _shows(msg, "then the rest")
+            gate.set()
+        if msg["msg_type"] == "update_display_data" and _shows(msg, "First words arrive and then the rest"):
+            seen_rest = True
+            assert "application/vnd.jupyter.widget-view+json" not in msg["content"]["data"]
+    assert seen_first and seen_rest
+    assert gemini.completed == 1
+
+
+def test_ctrl_c_stops_the_stream_and_keeps_the_partial_answer(
+    live: tuple[KernelManager, Any], gemini: GeminiTestServer
+) -> None:
+    km, kc = live
+    gate = threading.Event()
+    reply = sse(text_events(["Interrupted answer", " that never arrives"]))
+    reply.steps.insert(1, gate)
+    reply.steps.insert(2, 0.2)
+    gemini.push(reply)
+    msg_id = kc.execute("%%gemini\nHi")
+    final = None
+    for msg in _messages(kc, msg_id, time.monotonic() + 30):
+        if _shows(msg, "Interrupted answer") and msg["msg_type"] == "comm_msg":
+            km.interrupt_kernel()
+        if msg["msg_type"] == "update_display_data":
+            final = msg["content"]["data"]
+        if msg["msg_type"] == "error":
+            assert msg["content"]["ename"] == "KeyboardInterrupt"
+    assert final is not None and "Interrupted answer" in final["text/html"]
+    assert "stopped by the user" in final["text/html"]
+    gate.set()  # let the server try to send the rest: the closed connection must refuse it
+    deadline = time.monotonic() + 10
+    while gemini.disconnects == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gemini.disconnects == 1 and gemini.completed == 0
+    printed: list[str] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream":
+            printed.append(msg["content"]["text"])
+
+    kc.execute_interactive("print(repr(_gemini.text))", timeout=30, output_hook=hook)
+    assert printed == ["'Interrupted answer'\n"]
