@@ -92,7 +92,7 @@ class GeminiMagic(Magics):
         body = build_body(options, prompt, _schema(options, namespace))
         url = endpoint(settings.base_url, settings.model, stream=options.stream)
         if options.dry_run:
-            _show_dry_run(url, settings.headers(), settings.masked_key(), body)
+            _show_dry_run(url, settings.auth_header(), settings.masked_key(), body)
             return
 
         def store(response: GeminiResponse) -> None:
@@ -134,14 +134,14 @@ def _schema(options: Options, namespace: dict[str, Any]) -> dict[str, Any] | Non
     return value
 
 
-def _show_dry_run(url: str, headers: dict[str, str], masked: str, body: dict[str, Any]) -> None:
+def _show_dry_run(url: str, auth_header: str, masked: str, body: dict[str, Any]) -> None:
     """What would be sent; the key is replaced by a description of it."""
     from IPython.display import display
 
-    shown = {"Content-Type": "application/json", **{k: masked for k in headers}}
     lines = [
         f"POST {url}",
-        *(f"{k}: {v}" for k, v in shown.items()),
+        "Content-Type: application/json",
+        f"{auth_header}: {masked}",
         "",
         json.dumps(body, indent=2, ensure_ascii=False),
     ]

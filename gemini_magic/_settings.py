@@ -50,13 +50,15 @@ class Settings:
             return "<not set>"
         return f"<set: {len(self.api_key)} characters from {self.key_source}>"
 
+    def auth_header(self) -> str:
+        return "Authorization" if self.auth == "bearer" else "x-goog-api-key"
+
     def headers(self) -> dict[str, str]:
         """Auth headers; the key never goes in the URL (it would end up in logs and errors)."""
         if not self.api_key:
             return {}
-        if self.auth == "bearer":
-            return {"Authorization": f"Bearer {self.api_key}"}
-        return {"x-goog-api-key": self.api_key}
+        value = f"Bearer {self.api_key}" if self.auth == "bearer" else self.api_key
+        return {self.auth_header(): value}
 
 
 def resolve_settings(
@@ -99,6 +101,10 @@ def resolve_settings(
             "No API key: set one of "
             + ", ".join(key_vars)
             + " (e.g. %env GEMINI_API_KEY=…, or get a key at https://aistudio.google.com/apikey)."
+        )
+    if api_key and not (api_key.isascii() and api_key.isprintable() and " " not in api_key):
+        raise UsageError(
+            f"the key in {key_source} contains spaces or characters an HTTP header cannot carry; was it pasted whole?"
         )
     sources["api_key"] = key_source or "not set"
 

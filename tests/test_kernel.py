@@ -169,6 +169,13 @@ def test_dry_run_masks_key_and_sends_nothing(kernel: Kernel, gemini: GeminiTestS
     assert plain.startswith(f"POST {gemini.url}/v1beta/models/gemini-3-flash-preview:streamGenerateContent?alt=sse")
     assert "x-goog-api-key: <set: 41 characters from GEMINI_API_KEY>" in plain
     assert '"googleSearch": {}' in plain and '"temperature": 0.2' in plain
+    kernel.run("import os; _saved_key = os.environ.pop('GEMINI_API_KEY')")
+    try:
+        outputs = kernel.run("%%gemini --dry-run --auth bearer\nNo key needed")
+    finally:
+        kernel.run("os.environ['GEMINI_API_KEY'] = _saved_key; del _saved_key")
+    assert "Authorization: <not set>" in displays(outputs)[0]["data"]["text/plain"]
+    assert gemini.requests == []
 
 
 def test_api_error_is_our_exception_with_short_trace(kernel: Kernel, gemini: GeminiTestServer) -> None:

@@ -108,3 +108,19 @@ def test_ctrl_c_stops_the_stream_and_keeps_the_partial_answer(
 
     kc.execute_interactive("print(repr(_gemini.text))", timeout=30, output_hook=hook)
     assert printed == ["'Interrupted answer'\n"]
+
+
+def test_retry_is_announced_while_waiting(live: tuple[KernelManager, Any], gemini: GeminiTestServer) -> None:
+    from gemini_server import error_reply
+
+    retry = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.3s"}]
+    gemini.push(error_reply(503, "UNAVAILABLE", "The model is overloaded.", retry), sse(text_events(["Recovered"])))
+    _, kc = live
+    msg_id = kc.execute("%%gemini\nHi")
+    announced = [
+        msg
+        for msg in _messages(kc, msg_id, time.monotonic() + 30)
+        if _shows(msg, "503 UNAVAILABLE: The model is overloaded. — retrying in 0.3 s (retry 1 of 3)")
+    ]
+    assert announced
+    assert len(gemini.requests) == 2

@@ -87,3 +87,11 @@ def test_repr_never_shows_the_key() -> None:
     s = resolve(GEMINI_API_KEY="AIza-secret-value-123")
     assert "secret" not in repr(s) and "secret" not in str(s)
     assert s.masked_key() == "<set: 21 characters from GEMINI_API_KEY>"
+
+
+@pytest.mark.parametrize("bad", ["two words", "ключ", "tab\there"])
+def test_unsendable_key_is_a_user_error_that_does_not_echo_it(bad: str) -> None:
+    with pytest.raises(UsageError) as info:
+        resolve(GEMINI_API_KEY=bad)
+    assert "GEMINI_API_KEY contains spaces or characters" in str(info.value)
+    assert bad not in str(info.value)
