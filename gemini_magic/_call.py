@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._client import GeminiClient
-from ._display import final_bundle, make_view
+from ._display import final_bundles, make_view
 from ._errors import GeminiAnswerError, GeminiError, GeminiStreamError
 from ._layout import AnswerLayout
 from ._response import GeminiResponse, ResponseAccumulator
@@ -31,13 +31,14 @@ def call(
     body: dict[str, Any],
     stream: bool,
     show_thoughts: bool,
+    json_mode: bool,
     max_tokens: int | None,
     store: Callable[[GeminiResponse], None],
 ) -> GeminiResponse:
     """Run the request, keep the live view current, and leave a static result behind."""
-    layout = AnswerLayout(show_thoughts=show_thoughts)
-    view = make_view(shell, layout)
-    view.start(f"Waiting for {settings.model}…")
+    layout = AnswerLayout(show_thoughts=show_thoughts, json_mode=json_mode)
+    view = make_view(shell, layout, f"{settings.model} · thinking…")
+    view.start()
     accumulator = ResponseAccumulator()
     timings: dict[str, Any] = {"first": None, "total": None}
     started = time.perf_counter()
@@ -71,8 +72,7 @@ def call(
         if isinstance(failure, GeminiError):
             failure.partial_chars = len(response.text)
         store(response)
-        data, metadata = final_bundle(response, layout, footer_text(response, settings.model, timings), notes)
-        view.finish(data, metadata)
+        view.finish(final_bundles(response, layout, footer_text(response, settings.model, timings), notes))
     if failure is not None:
         raise failure
     return response

@@ -1,11 +1,13 @@
-"""Showing an answer: a live view while it streams, then a static rich output in its place.
+"""Showing an answer: a live view while it streams, then static rich outputs in its place.
 
-* In a Jupyter front end the live view is an ipywidgets ``VBox``: one ``HTML`` child per finished
-  block (sent once) and one for the open tail (re-sent, throttled). Only what changed crosses to
-  the browser.
+* In a Jupyter front end the live view is an ipywidgets ``VBox``: a status line (a ticking
+  "thinking… 3.2 s" until the first answer token), the thoughts, one child per batch of finished
+  blocks (sent once: each flush adds at most one HTML widget, plus one per image), and the open
+  tail (re-sent, throttled). Only what changed crosses to the browser.
 * When the stream ends (or fails), the same display id is updated with a static bundle
-  (``text/html`` + ``text/markdown`` + ``text/plain``) and the widgets are closed, so a saved,
-  reloaded or exported notebook shows the answer instead of "Loading widget…" (ipywidgets#2279).
+  (``text/html`` + ``text/markdown`` + ``text/plain``), images follow as real ``image/png`` /
+  ``image/jpeg`` bundles, and the widgets are closed, so a saved, reloaded or exported notebook
+  shows the answer instead of "Loading widget…" (ipywidgets#2279).
 * In terminal IPython (no widget front end) text is written to stdout as it arrives.
 
 ipywidgets is imported only when a live view is first created.
@@ -15,88 +17,143 @@ from __future__ import annotations
 
 import html
 import sys
+import threading
 import time
 from typing import Any
 
+from ._citations import sources_html, sources_markdown
+from ._images import GeminiImage
 from ._layout import AnswerLayout
 from ._response import GeminiResponse
 
-__all__ = ["LiveView", "TerminalView", "WidgetView", "final_bundle", "make_view"]
+__all__ = ["LiveView", "TerminalView", "WidgetView", "final_bundles", "make_view"]
 
 UPDATE_INTERVAL = 0.1  # seconds between live updates after the first one
+TICK_INTERVAL = 0.1  # the "thinking… 3.2 s" counter
+
+Bundle = tuple[dict[str, Any], dict[str, Any]]
 
 
 class LiveView:
     """What the magic talks to; subclasses decide how it reaches the user."""
 
-    def __init__(self, layout: AnswerLayout) -> None:
+    def __init__(self, layout: AnswerLayout, label: str) -> None:
         self.layout = layout
+        self.label = label  # e.g. "gemini-3-flash-preview · thinking…"
 
-    def start(self, waiting: str) -> None: ...
+    def start(self) -> None: ...
 
     def status(self, message: str) -> None: ...
 
     def update(self, parts: list[dict[str, Any]]) -> None:
         self.layout.add(parts)
 
-    def finish(self, bundle: dict[str, Any], metadata: dict[str, Any]) -> None: ...
+    def finish(self, bundles: list[Bundle]) -> None: ...
 
 
 class WidgetView(LiveView):
-    def __init__(self, layout: AnswerLayout) -> None:
-        super().__init__(layout)
-        self._box: Any = None
+    def __init__(self, layout: AnswerLayout, label: str) -> None:
+        super().__init__(layout, label)
         self._handle: Any = None
         self._widgets: list[Any] = []
         self._sent_blocks = 0
         self._last_flush = 0.0
         self._tail_value = ""
+        self._thoughts_value = ""
+        self._note = ""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
-    def start(self, waiting: str) -> None:
+    def start(self) -> None:
         import ipywidgets
         from IPython.display import display
 
-        self._html = ipywidgets.HTML
+        self._w = ipywidgets
+        self._status = ipywidgets.HTML()
         self._thoughts = ipywidgets.HTML()
         self._tail = ipywidgets.HTML()
-        self._status = ipywidgets.HTML(value=f"<i>{html.escape(waiting)}</i>")
-        self._box = ipywidgets.VBox([self._thoughts, self._tail, self._status])
+        self._box = ipywidgets.VBox([self._status, self._thoughts, self._tail])
         self._box.add_class("gemini-live")
-        self._widgets = [self._box, self._thoughts, self._tail, self._status]
+        self._widgets = [self._box, self._status, self._thoughts, self._tail]
+        self._started = time.monotonic()
+        self._show_status()
         self._handle = display(self._box, display_id=True)
+        self._ticker = threading.Thread(target=self._tick, name="gemini-magic-ticker", daemon=True)
+        self._ticker.start()
+
+    def _show_status(self) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            elapsed = time.monotonic() - self._started
+            note = f" — {html.escape(self._note)}" if self._note else ""
+            self._status.value = f"<i>{html.escape(self.label)} {elapsed:.1f} s{note}</i>"
+
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK_INTERVAL):
+            self._show_status()
+
+    def _stop_ticker(self) -> None:
+        with self._lock:
+            self._stop.set()
+            self._status.value = ""
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join(timeout=1)
 
     def status(self, message: str) -> None:
-        self._status.value = f"<i>{html.escape(message)}</i>" if message else ""
+        self._note = message
+        self._show_status()
 
     def update(self, parts: list[dict[str, Any]]) -> None:
         super().update(parts)
         now = time.monotonic()
-        first = self._last_flush == 0.0
-        if self.layout.changed and (first or now - self._last_flush >= UPDATE_INTERVAL):
+        if self.layout.changed and (self._last_flush == 0.0 or now - self._last_flush >= UPDATE_INTERVAL):
             self.flush()
             self._last_flush = now
 
     def flush(self) -> None:
         layout = self.layout
         layout.changed = False
-        if self._status.value.startswith("<i>Waiting"):
-            self._status.value = ""
-        if len(layout.blocks) > self._sent_blocks:
-            new = [self._html(value=block) for block in layout.blocks[self._sent_blocks :]]
-            self._widgets.extend(new)
+        if layout.answer_started and not self._stop.is_set():
+            self._stop_ticker()
+        new = self._widgets_for(layout.blocks[self._sent_blocks :])
+        if new:
             self._sent_blocks = len(layout.blocks)
-            children = list(self._box.children)
-            self._box.children = children[:-2] + new + children[-2:]
+            self._widgets.extend(new)
+            self._box.children = self._box.children[:-1] + tuple(new) + self._box.children[-1:]
+        thoughts = layout.thoughts_html()
+        if thoughts != self._thoughts_value:
+            self._thoughts.value = self._thoughts_value = thoughts
         tail = layout.tail_html()
         if tail != self._tail_value:
             self._tail.value = self._tail_value = tail
-        thoughts = layout.thoughts_html()
-        if thoughts != self._thoughts.value:
-            self._thoughts.value = thoughts
 
-    def finish(self, bundle: dict[str, Any], metadata: dict[str, Any]) -> None:
+    def _widgets_for(self, blocks: list[Any]) -> list[Any]:
+        """One HTML widget per run of HTML blocks, one Image widget per image."""
+        widgets: list[Any] = []
+        pending: list[str] = []
+        for block in blocks:
+            if isinstance(block, GeminiImage):
+                if pending:
+                    widgets.append(self._w.HTML(value="".join(pending)))
+                    pending = []
+                widgets.append(self._w.Image(value=block.data, format=block.extension.replace("jpg", "jpeg")))
+            else:
+                pending.append(block)
+        if pending:
+            widgets.append(self._w.HTML(value="".join(pending)))
+        return widgets
+
+    def finish(self, bundles: list[Bundle]) -> None:
+        from IPython.display import display
+
+        self._stop_ticker()
+        (data, metadata), *rest = bundles
         if self._handle is not None:
-            self._handle.update(bundle, raw=True, metadata=metadata)
+            self._handle.update(data, raw=True, metadata=metadata)
+        for data, metadata in rest:
+            display(data, raw=True, metadata=metadata)
         for widget in self._widgets:
             widget.close()
         self._widgets = []
@@ -105,7 +162,7 @@ class WidgetView(LiveView):
 class TerminalView(LiveView):
     """Plain text on stdout, as it arrives (terminal IPython, scripts)."""
 
-    def start(self, waiting: str) -> None:
+    def start(self) -> None:
         self._wrote = False
 
     def status(self, message: str) -> None:
@@ -120,36 +177,26 @@ class TerminalView(LiveView):
                 self._wrote = True
         sys.stdout.flush()
 
-    def finish(self, bundle: dict[str, Any], metadata: dict[str, Any]) -> None:
-        footer = metadata.get("gemini_magic", {}).get("footer", "")
+    def finish(self, bundles: list[Bundle]) -> None:
+        footer = bundles[-1][1].get("gemini_magic", {}).get("footer", "")
         print(("\n" if self._wrote else "") + footer, flush=True)
 
 
-def make_view(shell: Any, layout: AnswerLayout) -> LiveView:
+def make_view(shell: Any, layout: AnswerLayout, label: str) -> LiveView:
     """A widget view under a Jupyter kernel, plain text elsewhere."""
     if shell is not None and getattr(shell, "kernel", None) is not None:
-        return WidgetView(layout)
-    return TerminalView(layout)
+        return WidgetView(layout, label)
+    return TerminalView(layout, label)
 
 
-def final_bundle(
-    response: GeminiResponse, layout: AnswerLayout, footer: str, notes: list[str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The static output that replaces the live view: HTML, Markdown and plain text + provenance."""
+def final_bundles(response: GeminiResponse, layout: AnswerLayout, footer: str, notes: list[str]) -> list[Bundle]:
+    """The static outputs that replace the live view: HTML/Markdown/text, then images in order."""
+    candidate = response.candidate
     note_html = "".join(f"<p><strong>⚠ {html.escape(note)}</strong></p>" for note in notes)
-    body = layout.html()
-    data = {
-        "text/html": f'<div class="gemini-magic">{body}{note_html}'
-        f"<hr><p><small>{html.escape(footer)}</small></p></div>",
-        "text/markdown": "\n\n".join(
-            [
-                layout.markdown() or "*(no text)*",
-                *(f"**⚠ {note}**" for note in notes),
-                f"<sub>{html.escape(footer)}</sub>",
-            ]
-        ),
-        "text/plain": "\n".join([response.text or "(no text)", *(f"⚠ {note}" for note in notes), footer]),
-    }
+    tail_html = f"{sources_html(candidate)}{note_html}<hr><p><small>{html.escape(footer)}</small></p>"
+    segments = layout.final_segments(candidate)
+    if isinstance(segments[-1], GeminiImage):
+        segments.append("")
     metadata = {
         "gemini_magic": {
             "model": (response.request or {}).get("model"),
@@ -160,4 +207,26 @@ def final_bundle(
             "footer": footer,
         }
     }
-    return data, metadata
+    markdown = "\n\n".join(
+        piece
+        for piece in (
+            layout.markdown() or "*(no text)*",
+            sources_markdown(candidate),
+            *(f"**⚠ {note}**" for note in notes),
+            f"<sub>{html.escape(footer)}</sub>",
+        )
+        if piece
+    )
+    plain = "\n".join([response.text or "(no text)", *(f"⚠ {note}" for note in notes), footer])
+    bundles: list[Bundle] = []
+    for index, segment in enumerate(segments):
+        if isinstance(segment, GeminiImage):
+            bundles.append(({segment.mime_type: segment.base64(), "text/plain": repr(segment)}, metadata))
+            continue
+        body = segment + (tail_html if index == len(segments) - 1 else "")
+        data = {"text/html": f'<div class="gemini-magic">{body}</div>'}
+        if index == 0:  # the whole answer as Markdown and text, once
+            data["text/markdown"] = markdown
+            data["text/plain"] = plain
+        bundles.append((data, metadata))
+    return bundles

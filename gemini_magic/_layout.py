@@ -1,75 +1,168 @@
-"""The answer as an ordered list of rendered blocks: Markdown text runs and other parts.
+"""The answer as an ordered list of runs: Markdown text, images and other parts.
 
 Both the live view and the final static output read this one structure, so what was on screen
-while streaming and what is saved in the notebook are built from the same cached HTML.
+while streaming and what is saved in the notebook come from the same cached HTML. Each text run
+remembers where it starts in the answer text, because citation offsets index the whole answer.
 """
 
 from __future__ import annotations
 
+import html
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
+from ._citations import insert_markers, marker_positions
+from ._images import GeminiImage, image_of
 from ._parts import part_html, part_markdown
-from ._render import MarkdownStream, render_markdown
+from ._render import MarkdownStream, highlight, render_markdown
 
-__all__ = ["AnswerLayout"]
+__all__ = ["AnswerLayout", "TextRun"]
+
+
+@dataclass
+class TextRun:
+    """Consecutive answer text; ``start`` is its character offset in the whole answer."""
+
+    start: int
+    stream: MarkdownStream = field(default_factory=MarkdownStream)
+    pieces: list[str] = field(default_factory=list)
+    length: int = 0
+
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+@dataclass(frozen=True)
+class PartBlock:
+    """A non-text, non-image part (code, its output, a tool call) rendered both ways."""
+
+    html: str
+    markdown: str
+
+
+Block = str | GeminiImage  # finished live-view content: HTML, or an image shown as itself
 
 
 class AnswerLayout:
     """Collects candidate 0's parts in order; finished blocks are rendered exactly once."""
 
-    def __init__(self, *, show_thoughts: bool = False) -> None:
+    def __init__(self, *, show_thoughts: bool = False, json_mode: bool = False) -> None:
         self.show_thoughts = show_thoughts
-        self.blocks: list[str] = []  # finished HTML blocks, in answer order
-        self._text = MarkdownStream()
-        self._thoughts: list[str] = []
-        self._markdown: list[str] = []  # the text/markdown rendering, piece by piece
-        self._base = 0  # index in ``blocks`` where the current text run's blocks start
+        self.json_mode = json_mode
+        self.runs: list[TextRun | PartBlock | GeminiImage] = []
+        self.blocks: list[Block] = []  # finished live-view blocks, in answer order
+        self._run: TextRun | None = None  # the text run still growing
+        self._text_length = 0
+        self._thoughts = MarkdownStream()
+        self.has_thoughts = False
+        self.answer_started = False
         self.changed = False
 
     def add(self, parts: list[dict[str, Any]]) -> None:
         for part in parts:
             if "text" in part and len(part.keys() - {"thought", "thoughtSignature"}) == 1:
-                if part.get("thought"):
-                    if self.show_thoughts and part["text"]:
-                        self._thoughts.append(part["text"])
-                        self.changed = True
-                elif part["text"]:
-                    self._text.append(part["text"])
-                    self._markdown.append(part["text"])
-                    self.changed = True
+                self._add_text(part["text"], thought=bool(part.get("thought")))
+                continue
+            self.answer_started = self.changed = True
+            self._close_run()
+            image = image_of(part)
+            if image is not None:
+                self.runs.append(image)
+                self.blocks.append(image)
             else:
-                self._close_text()
-                self.blocks.append(part_html(part))
-                self._markdown.append(f"\n\n{part_markdown(part)}\n\n")
-                self.changed = True
-        self._sync()
+                block = PartBlock(part_html(part), part_markdown(part))
+                self.runs.append(block)
+                self.blocks.append(block.html)
 
-    def _sync(self) -> None:
-        """Copy blocks the current text stream has finished into ``blocks``."""
-        done = self._text.blocks
-        have = len(self.blocks) - self._base
-        if len(done) > have:
-            self.blocks.extend(done[have:])
+    def _add_text(self, text: str, *, thought: bool) -> None:
+        if not text:
+            return
+        self.changed = True
+        if thought:
+            self.has_thoughts = True
+            if self.show_thoughts:
+                self._thoughts.append(text)
+            return
+        self.answer_started = True
+        run = self._run
+        if run is None:
+            run = self._run = TextRun(start=self._text_length)
+            self.runs.append(run)
+        run.pieces.append(text)
+        run.length += len(text)
+        self._text_length += len(text)
+        if not self.json_mode:
+            done = len(run.stream.blocks)
+            run.stream.append(text)
+            self.blocks.extend(run.stream.blocks[done:])
 
-    def _close_text(self) -> None:
-        self._sync()
-        tail = self._text.tail_html()
-        if tail:
-            self.blocks.append(tail)
-        self._text = MarkdownStream()
-        self._base = len(self.blocks)
+    def _close_run(self) -> None:
+        if self._run is not None:
+            tail = self._run_tail(self._run)
+            if tail:
+                self.blocks.append(tail)
+            self._run = None
+
+    def _run_tail(self, run: TextRun) -> str:
+        if self.json_mode:
+            return f"<pre><code>{html.escape(run.text())}</code></pre>"
+        return run.stream.tail_html()
 
     def tail_html(self) -> str:
         """The open text block, re-rendered on each update."""
-        return self._text.tail_html()
+        return self._run_tail(self._run) if self._run is not None else ""
 
     def thoughts_html(self) -> str:
-        if not self._thoughts:
+        if not self.show_thoughts or not self.has_thoughts:
             return ""
-        return f"<details><summary>Thoughts</summary>{render_markdown(''.join(self._thoughts))}</details>"
+        return f"<details><summary>Thoughts</summary>{self._thoughts.html()}</details>"
 
-    def html(self) -> str:
-        return self.thoughts_html() + "".join(self.blocks) + self.tail_html()
+    # -- the final output ---------------------------------------------------------------------
+
+    def final_segments(self, candidate: dict[str, Any]) -> list[str | GeminiImage]:
+        """HTML strings and images in answer order, with citation markers placed in the text."""
+        grounding = candidate.get("groundingMetadata") or {}
+        positions = marker_positions(self.answer_text(), grounding) if grounding else {}
+        chunks = grounding.get("groundingChunks") or []
+        merged: list[str | GeminiImage] = [self.thoughts_html()]
+        for run in self.runs:
+            if isinstance(run, GeminiImage):
+                merged.append(run)
+                continue
+            piece = self._final_text(run, positions, chunks) if isinstance(run, TextRun) else run.html
+            if isinstance(merged[-1], str):
+                merged[-1] += piece
+            else:
+                merged.append(piece)
+        return merged
+
+    def _final_text(self, run: TextRun, positions: dict[int, list[int]], chunks: list[Any]) -> str:
+        text = run.text()
+        if self.json_mode:
+            return highlight(_pretty_json(text), "json")
+        mine = {p - run.start: n for p, n in positions.items() if run.start <= p <= run.start + run.length}
+        if not mine:
+            return run.stream.html()
+        return render_markdown(insert_markers(text, mine, chunks))
+
+    def answer_text(self) -> str:
+        return "".join(run.text() for run in self.runs if isinstance(run, TextRun))
 
     def markdown(self) -> str:
-        return "".join(self._markdown).strip()
+        """The answer as Markdown (for the text/markdown output)."""
+        pieces = []
+        for run in self.runs:
+            if isinstance(run, TextRun):
+                pieces.append(f"```json\n{_pretty_json(run.text())}\n```" if self.json_mode else run.text())
+            else:
+                shown = f"*[{run!r}]*" if isinstance(run, GeminiImage) else run.markdown
+                pieces.append(f"\n\n{shown}\n\n")
+        return "".join(pieces).strip()
+
+
+def _pretty_json(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text

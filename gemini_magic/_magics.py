@@ -108,6 +108,7 @@ class GeminiMagic(Magics):
             body=body,
             stream=options.stream,
             show_thoughts=options.show_thoughts,
+            json_mode=options.json,
             max_tokens=options.max_tokens,
             store=store,
         )

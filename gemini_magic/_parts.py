@@ -10,6 +10,7 @@ import html
 import json
 from typing import Any
 
+from ._render import highlight
 from ._response import part_kind
 
 __all__ = ["part_html", "part_markdown"]
@@ -53,7 +54,8 @@ def part_html(part: dict[str, Any]) -> str:
     kind = part_kind(part)
     value = part.get(kind)
     if kind == "executableCode" and isinstance(value, dict):
-        return f"<pre><code>{html.escape(str(value.get('code', '')))}</code></pre>"
+        language = str(value.get("language", "python")).lower()
+        return f"<p><small>Code</small></p>{highlight(str(value.get('code', '')), language)}"
     if kind == "codeExecutionResult" and isinstance(value, dict):
         outcome = _OUTCOMES.get(str(value.get("outcome")), str(value.get("outcome", "")))
         return (

@@ -17,9 +17,12 @@ import html
 import re
 from typing import Any
 
-__all__ = ["MarkdownStream", "render_markdown", "sanitize"]
+__all__ = ["MarkdownStream", "highlight", "render_markdown", "sanitize"]
 
 _SAFE_URL = ("http://", "https://", "mailto:")
+# Inline colours (no classes, no stylesheet) so highlighting survives save, export and sanitizing;
+# only colour and font properties are kept, so the front end's own code background shows through.
+HIGHLIGHT = {"noclasses": True, "guess_lang": False, "pygments_style": "default"}
 _URL_ATTRIBUTES = {"href", "src", "cite", "srcset", "longdesc", "action", "background"}
 _cleaner: Any = None
 _markdown: Any = None
@@ -39,6 +42,7 @@ def sanitize(fragment: str) -> str:
             "ol": {"start"},
             "details": {"open"},
             "abbr": {"title"},
+            "span": {"style"},  # syntax highlighting colours (only the properties below survive)
         }
         _cleaner = nh3.Cleaner(
             tags=set(nh3.ALLOWED_TAGS) - {"map", "area"},
@@ -46,7 +50,8 @@ def sanitize(fragment: str) -> str:
             attributes=attributes,
             attribute_filter=_safe_attribute,
             url_schemes={"http", "https", "mailto"},
-            filter_style_properties={"text-align"},
+            filter_style_properties={"text-align", "color", "font-style", "font-weight"},
+            allowed_classes={"div": {"codehilite", "gm-sources"}, "sup": {"gm-cite"}},
             link_rel="noopener noreferrer nofollow",
             set_tag_attribute_values={"a": {"target": "_blank"}},
         )
@@ -71,7 +76,8 @@ def render_markdown(text: str) -> str:
         import markdown
 
         _markdown = markdown.Markdown(
-            extensions=["tables", "fenced_code", "sane_lists"],
+            extensions=["tables", "fenced_code", "sane_lists", "codehilite"],
+            extension_configs={"codehilite": HIGHLIGHT},
             lazy_ol=False,  # keep "3." as the start of a list cut into blocks
             output_format="html",
         )
@@ -81,6 +87,21 @@ def render_markdown(text: str) -> str:
     for index, math in enumerate(stash):
         safe = safe.replace(_placeholder(index), html.escape(math, quote=False))
     return safe
+
+
+def highlight(code: str, language: str) -> str:
+    """Syntax-highlighted, sanitized ``<pre>`` for code outside Markdown (executableCode, JSON)."""
+    from pygments import highlight as pygmentize
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    try:
+        lexer = get_lexer_by_name(language or "text")
+    except ClassNotFound:
+        lexer = get_lexer_by_name("text")
+    formatter = HtmlFormatter(noclasses=True, nowrap=True, style=HIGHLIGHT["pygments_style"])
+    return sanitize(f"<pre><code>{pygmentize(code, lexer, formatter)}</code></pre>")
 
 
 _MATH = re.compile(

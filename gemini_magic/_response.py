@@ -21,6 +21,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from ._images import GeminiImage, image_of
+
 __all__ = ["GeminiResponse", "ResponseAccumulator"]
 
 _TEXT_KEYS = {"text", "thought", "thoughtSignature"}
@@ -29,8 +31,8 @@ _TEXT_KEYS = {"text", "thought", "thoughtSignature"}
 class GeminiResponse(dict):  # type: ignore[type-arg]
     """The merged response, exactly as the API shapes it, with a few reading helpers.
 
-    ``dict(response)`` is the wire JSON; ``.text``, ``.thoughts``, ``.finish_reason`` and
-    ``.usage`` read candidate 0. ``.request`` holds the request that produced it (URL and body,
+    ``dict(response)`` is the wire JSON; ``.text``, ``.thoughts``, ``.images``, ``.parsed``,
+    ``.finish_reason`` and ``.usage`` read candidate 0. ``.request`` holds the request that produced it (URL and body,
     never the key).
     """
 
@@ -54,6 +56,19 @@ class GeminiResponse(dict):  # type: ignore[type-arg]
     def thoughts(self) -> str:
         """The thought summaries, when ``--show-thoughts`` asked for them."""
         return "".join(p["text"] for p in self.parts if "text" in p and p.get("thought"))
+
+    @property
+    def parsed(self) -> Any:
+        """The answer parsed as JSON (for ``--json``/``--schema``); ValueError if it is not JSON."""
+        try:
+            return json.loads(self.text)
+        except ValueError as exc:
+            raise ValueError(f"the answer is not valid JSON ({exc}); see .text") from None
+
+    @property
+    def images(self) -> list[GeminiImage]:
+        """Every image in the answer, decoded: ``.mime_type``, ``.data``, ``.save(path)``."""
+        return [image for image in map(image_of, self.parts) if image is not None]
 
     @property
     def finish_reason(self) -> str | None:
@@ -210,6 +225,19 @@ class ResponseAccumulator:
             else:
                 _merge_field(self._top, key, value)
         return delta
+
+    @property
+    def parsed(self) -> Any:
+        """The answer parsed as JSON (for ``--json``/``--schema``); ValueError if it is not JSON."""
+        try:
+            return json.loads(self.text)
+        except ValueError as exc:
+            raise ValueError(f"the answer is not valid JSON ({exc}); see .text") from None
+
+    @property
+    def images(self) -> list[GeminiImage]:
+        """Every image in the answer, decoded: ``.mime_type``, ``.data``, ``.save(path)``."""
+        return [image for image in map(image_of, self.parts) if image is not None]
 
     @property
     def finish_reason(self) -> str | None:

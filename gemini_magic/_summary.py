@@ -75,8 +75,12 @@ def footer_text(response: GeminiResponse, model: str, timings: dict[str, Any]) -
         tokens = f"{usage.get('promptTokenCount', 0):,} in → {usage.get('candidatesTokenCount', 0):,} out"
         if usage.get("thoughtsTokenCount"):
             tokens += f" + {usage['thoughtsTokenCount']:,} thinking"
+        if usage.get("toolUsePromptTokenCount"):
+            tokens += f" + {usage['toolUsePromptTokenCount']:,} tool"
         if usage.get("cachedContentTokenCount"):
             tokens += f" ({usage['cachedContentTokenCount']:,} cached)"
+        if usage.get("totalTokenCount"):
+            tokens += f" · {usage['totalTokenCount']:,} total"
         items.append(tokens + " tokens")
     if timings.get("first") is not None:
         items.append(f"first token {timings['first']:.2f} s")

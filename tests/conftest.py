@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,43 @@ def error_of(outputs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def displays(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [o for o in outputs if o["output_type"] in ("display_data", "execute_result")]
+
+
+def printed(outputs: list[dict[str, Any]]) -> str:
+    """What the cell printed to stdout."""
+    return "".join(o["text"] for o in outputs if o["output_type"] == "stream" and o["name"] == "stdout")
+
+
+class _Elements(HTMLParser):
+    """Every element and attribute a browser would build from an HTML fragment."""
+
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.found: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(fragment)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, dict(attrs)))
+
+
+DANGEROUS_TAGS = {"script", "style", "form", "input", "svg", "object", "embed", "math", "base", "meta", "link"}
+SAFE_STYLES = ("text-align:", "color:", "font-style:", "font-weight:")
+
+
+def assert_inert(fragment: str, *, iframes: int = 0) -> None:
+    """No element that runs code, no event handler, no unsafe URL; sandboxed iframes only."""
+    seen_iframes = 0
+    for tag, attrs in _Elements(fragment).found:
+        assert tag not in DANGEROUS_TAGS, (tag, fragment)
+        if tag == "iframe":
+            seen_iframes += 1
+            assert "sandbox" in attrs and "allow-scripts" not in (attrs["sandbox"] or ""), attrs
+            assert "allow-same-origin" not in (attrs["sandbox"] or ""), attrs
+            assert "src" not in attrs, attrs
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name, fragment)
+            if name == "style" and tag != "iframe":
+                assert all(d.strip().startswith(SAFE_STYLES) for d in (value or "").split(";") if d.strip()), value
+            if name in ("href", "src", "action", "formaction"):
+                assert (value or "").startswith(("https://", "http://", "mailto:")), (tag, name, value)
+    assert seen_iframes <= iframes, fragment

@@ -44,6 +44,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    outcome: str = "open"  # then "completed", or "disconnected" when the client went away mid-body
 
 
 def sse(events: list[dict[str, Any]], *, newline: str = "\r\n", pause: float = 0.0) -> Reply:
@@ -108,8 +109,6 @@ class GeminiTestServer:
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
         self.requests: list[Recorded] = []
-        self.disconnects = 0  # streams the client closed before the server finished
-        self.completed = 0  # streams the server finished sending
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -125,7 +124,6 @@ class GeminiTestServer:
     def reset(self) -> None:
         self.replies.clear()
         self.requests.clear()
-        self.disconnects = self.completed = 0
 
     def start(self) -> GeminiTestServer:
         server = self
@@ -149,8 +147,9 @@ class GeminiTestServer:
                 self._serve(body)
 
             def _serve(self, body: Any) -> None:
+                record = Recorded(self.command, self.path, dict(self.headers), body)
                 with server._lock:
-                    server.requests.append(Recorded(self.command, self.path, dict(self.headers), body))
+                    server.requests.append(record)
                     reply = server.replies.popleft() if server.replies else None
                 if reply is None:
                     reply = error_reply(599, "TEST_NOT_SCRIPTED", f"no scripted reply for {self.command} {self.path}")
@@ -174,9 +173,9 @@ class GeminiTestServer:
                         else:
                             self.wfile.write(b"%x\r\n%s\r\n" % (len(step), step))
                     self.wfile.write(b"0\r\n\r\n")
-                    server.completed += 1
+                    record.outcome = "completed"
                 except (BrokenPipeError, ConnectionResetError):
-                    server.disconnects += 1
+                    record.outcome = "disconnected"
                     self.close_connection = True
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -28,7 +28,7 @@ def test_streams_answer_into_static_output(kernel: Kernel, gemini: GeminiTestSer
     assert data["data"]["text/plain"].startswith("Hello **world**")
     assert data["metadata"]["gemini_magic"]["modelVersion"] == "gemini-test-001"
     assert data["metadata"]["gemini_magic"]["usage"]["totalTokenCount"] == 16
-    assert "gemini-test-001 · 7 in → 9 out tokens" in html
+    assert "gemini-test-001 · 7 in → 9 out · 16 total tokens" in html
     # The request: URL, header auth, body.
     request = gemini.requests[-1]
     assert request.path == "/v1beta/models/gemini-3-flash-preview:streamGenerateContent?alt=sse"
@@ -98,14 +98,15 @@ def test_no_stream_json_and_level(kernel: Kernel, gemini: GeminiTestServer) -> N
     body = text_events(["[1, 2]"])[0]
     gemini.push(json_reply(body))
     outputs = kernel.run("%%gemini --no-stream --json --thinking low -o arr\nList")
-    assert "[1, 2]" in final_html(outputs)
+    assert '<span style="color:#666">2</span>' in final_html(outputs)
+    assert displays(outputs)[-1]["data"]["text/markdown"].startswith("```json\n[\n  1,\n  2\n]\n```")
     request = gemini.requests[-1]
     assert request.path == "/v1beta/models/gemini-3-flash-preview:generateContent"
     assert request.body["generationConfig"] == {
         "responseMimeType": "application/json",
         "thinkingConfig": {"thinkingLevel": "LOW"},
     }
-    assert kernel.run("print(arr.text)")[0]["text"] == "[1, 2]\n"
+    assert kernel.run("print(arr.text, arr.parsed == [1, 2])")[0]["text"] == "[1, 2] True\n"
 
 
 def test_interpolation_keeps_code_braces(kernel: Kernel, gemini: GeminiTestServer) -> None:
@@ -373,5 +374,5 @@ def test_terminal_ipython_streams_plain_text(gemini: GeminiTestServer) -> None:
         text=True,
         timeout=60,
     )
-    assert result.stdout.startswith("Plain terminal text\ngemini-test-001 · 7 in → 9 out tokens"), result
+    assert result.stdout.startswith("Plain terminal text\ngemini-test-001 · 7 in → 9 out · 16 total tokens"), result
     assert FAKE_KEY not in result.stdout + result.stderr

@@ -65,14 +65,14 @@ def test_first_words_reach_the_front_end_before_the_stream_ends(
     for msg in _messages(kc, msg_id, time.monotonic() + 30):
         if not seen_first and _shows(msg, "First words arrive"):
             seen_first = True
-            assert gemini.completed == 0, "the server had already finished: nothing was streamed"
+            assert gemini.requests[0].outcome == "open", "the server had already finished: nothing was streamed"
             assert not _shows(msg, "then the rest")
             gate.set()
         if msg["msg_type"] == "update_display_data" and _shows(msg, "First words arrive and then the rest"):
             seen_rest = True
             assert "application/vnd.jupyter.widget-view+json" not in msg["content"]["data"]
     assert seen_first and seen_rest
-    assert gemini.completed == 1
+    assert gemini.requests[0].outcome == "completed"
 
 
 def test_ctrl_c_stops_the_stream_and_keeps_the_partial_answer(
@@ -97,9 +97,9 @@ def test_ctrl_c_stops_the_stream_and_keeps_the_partial_answer(
     assert "stopped by the user" in final["text/html"]
     gate.set()  # let the server try to send the rest: the closed connection must refuse it
     deadline = time.monotonic() + 10
-    while gemini.disconnects == 0 and time.monotonic() < deadline:
+    while gemini.requests[0].outcome == "open" and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert gemini.disconnects == 1 and gemini.completed == 0
+    assert [r.outcome for r in gemini.requests] == ["disconnected"]
     printed: list[str] = []
 
     def hook(msg: dict[str, Any]) -> None:

@@ -1,0 +1,166 @@
+"""Grounding and citation metadata → numbered markers in the answer and a source list.
+
+Offsets in ``groundingSupports[].segment`` are UTF-8 *byte* offsets into the concatenated
+non-thought answer text (shared/gemini-wire.md §3.2), not character offsets: counting characters
+puts every marker after the first non-ASCII character in the wrong place. On Gemini 3 they can
+drift by a few bytes, so when ``segment.text`` is present and the slice does not match it, the
+segment is looked for nearby.
+
+Everything here builds HTML from untrusted values (titles, URIs, queries): all of it is escaped
+and passed through the sanitizer; Google's Search Suggestions HTML is shown only inside a
+sandboxed ``<iframe srcdoc>`` with scripts disabled, so its CSS cannot reach the notebook.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._render import sanitize
+
+__all__ = ["insert_markers", "marker_positions", "sources_html", "sources_markdown"]
+
+_NEARBY = 64  # bytes either side of a drifted offset where the segment text is looked for
+
+
+def marker_positions(text: str, grounding: dict[str, Any]) -> dict[int, list[int]]:
+    """Character position in *text* → 1-based source numbers cited at that position."""
+    data = text.encode()
+    chunks = grounding.get("groundingChunks") or []
+    positions: dict[int, list[int]] = {}
+    for support in grounding.get("groundingSupports") or ():
+        segment = support.get("segment") or {}
+        numbers = [i + 1 for i in support.get("groundingChunkIndices") or () if 0 <= i < len(chunks)]
+        if not numbers or "endIndex" not in segment:
+            continue
+        end = _segment_end(data, int(segment.get("startIndex") or 0), int(segment["endIndex"]), segment.get("text"))
+        char = len(data[:end].decode("utf-8", "ignore"))
+        cited = positions.setdefault(char, [])
+        cited.extend(n for n in numbers if n not in cited)
+    return {pos: sorted(nums) for pos, nums in positions.items()}
+
+
+def _segment_end(data: bytes, start: int, end: int, text: str | None) -> int:
+    end = max(0, min(end, len(data)))
+    start = max(0, min(start, end))
+    if not text:
+        return end
+    wanted = text.encode()
+    if data[start:end] == wanted:
+        return end
+    low = max(0, start - _NEARBY)
+    found = data.find(wanted, low, min(len(data), end + _NEARBY))
+    if found < 0:
+        found = data.find(wanted)
+    return found + len(wanted) if found >= 0 else end
+
+
+def insert_markers(text: str, positions: dict[int, list[int]], chunks: list[Any]) -> str:
+    """*text* with ``[n]`` links at the given character positions (inline HTML inside Markdown)."""
+    pieces: list[str] = []
+    last = 0
+    for pos in sorted(positions):
+        pieces.append(text[last:pos])
+        pieces.append("".join(_marker(n, chunks[n - 1]) for n in positions[pos]))
+        last = pos
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def _marker(number: int, chunk: dict[str, Any]) -> str:
+    uri, title = _chunk_link(chunk)
+    label = f"[{number}]"
+    if uri:
+        label = f'<a href="{html.escape(uri)}" title="{html.escape(title)}">{label}</a>'
+    return f'<sup class="gm-cite">{label}</sup>'
+
+
+def _chunk_link(chunk: dict[str, Any]) -> tuple[str, str]:
+    """(uri, title) of a grounding chunk of any kind; the uri only if it is http(s)."""
+    body = next((chunk[k] for k in ("web", "retrievedContext", "maps", "image") if isinstance(chunk.get(k), dict)), {})
+    uri = str(body.get("uri") or body.get("sourceUri") or "")
+    store = str(body.get("fileSearchStore") or "").rsplit("/", 1)[-1]
+    title = str(
+        body.get("title") or body.get("documentName") or uri or (f"file search: {store}" if store else "source")
+    )
+    return (uri if uri.lower().startswith(("http://", "https://")) else ""), title
+
+
+def _domain(uri: str, title: str) -> str:
+    if "." in title and " " not in title and "/" not in title:
+        return title
+    return urlsplit(uri).hostname or ""
+
+
+def sources_html(candidate: dict[str, Any]) -> str:
+    """Source list, searched queries, URL-context and recitation notes, then Search Suggestions."""
+    grounding = candidate.get("groundingMetadata") or {}
+    parts: list[str] = []
+    chunks = grounding.get("groundingChunks") or []
+    if chunks:
+        items = []
+        for chunk in chunks:
+            uri, title = _chunk_link(chunk)
+            name = html.escape(title)
+            link = f'<a href="{html.escape(uri)}">{name}</a>' if uri else name
+            domain = _domain(uri, title)
+            extra = f" <small>{html.escape(domain)}</small>" if domain and domain != title else ""
+            snippet = (chunk.get("retrievedContext") or {}).get("text")
+            if snippet:
+                extra += f"<br><small>{html.escape(_clip(str(snippet), 200))}</small>"
+            items.append(f"<li>{link}{extra}</li>")
+        parts.append(f'<div class="gm-sources"><p><strong>Sources</strong></p><ol>{"".join(items)}</ol></div>')
+    queries = [q for q in grounding.get("webSearchQueries") or () if isinstance(q, str) and q.strip()]
+    if queries:
+        searched = ", ".join(f"“{html.escape(q)}”" for q in queries)
+        parts.append(f"<p><small>Searched: {searched}</small></p>")
+    urls = (candidate.get("urlContextMetadata") or {}).get("urlMetadata") or []
+    if urls:
+        rows = []
+        for meta in urls:
+            url = str(meta.get("retrievedUrl", ""))
+            status = str(meta.get("urlRetrievalStatus", "")).removeprefix("URL_RETRIEVAL_STATUS_")
+            shown = (
+                f'<a href="{html.escape(url)}">{html.escape(url)}</a>' if url.startswith("http") else html.escape(url)
+            )
+            rows.append(f"<li>{shown} <small>{html.escape(status)}</small></li>")
+        parts.append(f"<p><small>Pages read</small></p><ul>{''.join(rows)}</ul>")
+    recited = (candidate.get("citationMetadata") or {}).get("citationSources") or []
+    if recited:
+        rows = []
+        for source in recited:
+            uri = str(source.get("uri", ""))
+            label = f'<a href="{html.escape(uri)}">{html.escape(uri)}</a>' if uri.startswith("http") else "(no link)"
+            licence = f" <small>{html.escape(str(source['license']))}</small>" if source.get("license") else ""
+            rows.append(f"<li>{label}{licence}</li>")
+        parts.append(f"<p><small>Recitation sources</small></p><ul>{''.join(rows)}</ul>")
+    safe = sanitize("".join(parts))
+    suggestions = (grounding.get("searchEntryPoint") or {}).get("renderedContent")
+    if suggestions:
+        safe += search_suggestions_html(str(suggestions))
+    return safe
+
+
+def search_suggestions_html(rendered: str) -> str:
+    """Google's Search Suggestions chip, isolated: no scripts, no same-origin, own CSS only."""
+    return (
+        '<iframe class="gm-search-suggestions" title="Google Search Suggestions" '
+        'sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer" '
+        f'style="width:100%;height:64px;border:0" srcdoc="{html.escape(rendered, quote=True)}"></iframe>'
+    )
+
+
+def sources_markdown(candidate: dict[str, Any]) -> str:
+    """The source list for the text/markdown output."""
+    chunks = (candidate.get("groundingMetadata") or {}).get("groundingChunks") or []
+    lines = []
+    for number, chunk in enumerate(chunks, 1):
+        uri, title = _chunk_link(chunk)
+        lines.append(f"{number}. [{title}]({uri})" if uri else f"{number}. {title}")
+    return ("**Sources**\n\n" + "\n".join(lines)) if lines else ""
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
