@@ -22,5 +22,5 @@ def load_ipython_extension(ipython: Any) -> None:
 def unload_ipython_extension(ipython: Any) -> None:
     """Close pooled connections when the extension is unloaded."""
     magics = ipython.magics_manager.registry.get("GeminiMagic")
-    if magics is not None:
+    if magics is not None and magics._client is not None:
         magics._client.close()

@@ -17,7 +17,7 @@ import html
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._render import sanitize
+from ._sanitize import sanitize
 
 __all__ = ["insert_markers", "marker_positions", "sources_html", "sources_markdown"]
 

@@ -1,9 +1,8 @@
 """Showing an answer: a live view while it streams, then static rich outputs in its place.
 
 * In a Jupyter front end the live view is an ipywidgets ``VBox``: a status line (a ticking
-  "thinking… 3.2 s" until the first answer token), the thoughts, one child per batch of finished
-  blocks (sent once: each flush adds at most one HTML widget, plus one per image), and the open
-  tail (re-sent, throttled). Only what changed crosses to the browser.
+  "thinking… 3.2 s" until the first answer token), the thoughts, and the answer in pages of
+  bounded size (images in between). Updates are throttled and re-send only the open page.
 * When the stream ends (or fails), the same display id is updated with a static bundle
   (``text/html`` + ``text/markdown`` + ``text/plain``), images follow as real ``image/png`` /
   ``image/jpeg`` bundles, and the widgets are closed, so a saved, reloaded or exported notebook
@@ -52,13 +51,24 @@ class LiveView:
 
 
 class WidgetView(LiveView):
+    """Live widgets: a status line, the thoughts, then "pages" of answer HTML.
+
+    The open page shows its committed HTML plus the re-rendered tail; once it holds
+    ``PAGE_SIZE`` characters it is frozen and a new page starts, so each update re-sends at most
+    one page (not the whole answer) and only a handful of widgets are ever created.
+    """
+
+    PAGE_SIZE = 16_000
+
     def __init__(self, layout: AnswerLayout, label: str) -> None:
         super().__init__(layout, label)
         self._handle: Any = None
         self._widgets: list[Any] = []
         self._sent_blocks = 0
         self._last_flush = 0.0
-        self._tail_value = ""
+        self._page_html: list[str] = []  # committed HTML on the open page
+        self._page_size = 0
+        self._page_value = ""
         self._thoughts_value = ""
         self._note = ""
         self._lock = threading.Lock()
@@ -72,10 +82,10 @@ class WidgetView(LiveView):
         self._w = ipywidgets
         self._status = ipywidgets.HTML()
         self._thoughts = ipywidgets.HTML()
-        self._tail = ipywidgets.HTML()
-        self._box = ipywidgets.VBox([self._status, self._thoughts, self._tail])
+        self._page = ipywidgets.HTML()
+        self._box = ipywidgets.VBox([self._status, self._thoughts, self._page])
         self._box.add_class("gemini-live")
-        self._widgets = [self._box, self._status, self._thoughts, self._tail]
+        self._widgets = [self._box, self._status, self._thoughts, self._page]
         self._started = time.monotonic()
         self._show_status()
         self._handle = display(self._box, display_id=True)
@@ -115,35 +125,35 @@ class WidgetView(LiveView):
     def flush(self) -> None:
         layout = self.layout
         layout.changed = False
+        layout.commit()
         if layout.answer_started and not self._stop.is_set():
             self._stop_ticker()
-        new = self._widgets_for(layout.blocks[self._sent_blocks :])
-        if new:
-            self._sent_blocks = len(layout.blocks)
-            self._widgets.extend(new)
-            self._box.children = self._box.children[:-1] + tuple(new) + self._box.children[-1:]
+        for block in layout.blocks[self._sent_blocks :]:
+            if isinstance(block, GeminiImage):
+                self._new_page(self._w.Image(value=block.data, format=block.extension.replace("jpg", "jpeg")))
+            else:
+                self._page_html.append(block)
+                self._page_size += len(block)
+                if self._page_size >= self.PAGE_SIZE:
+                    self._new_page()
+        self._sent_blocks = len(layout.blocks)
         thoughts = layout.thoughts_html()
         if thoughts != self._thoughts_value:
             self._thoughts.value = self._thoughts_value = thoughts
-        tail = layout.tail_html()
-        if tail != self._tail_value:
-            self._tail.value = self._tail_value = tail
+        self._set_page("".join(self._page_html) + layout.tail_html())
 
-    def _widgets_for(self, blocks: list[Any]) -> list[Any]:
-        """One HTML widget per run of HTML blocks, one Image widget per image."""
-        widgets: list[Any] = []
-        pending: list[str] = []
-        for block in blocks:
-            if isinstance(block, GeminiImage):
-                if pending:
-                    widgets.append(self._w.HTML(value="".join(pending)))
-                    pending = []
-                widgets.append(self._w.Image(value=block.data, format=block.extension.replace("jpg", "jpeg")))
-            else:
-                pending.append(block)
-        if pending:
-            widgets.append(self._w.HTML(value="".join(pending)))
-        return widgets
+    def _set_page(self, value: str) -> None:
+        if value != self._page_value:
+            self._page.value = self._page_value = value
+
+    def _new_page(self, *between: Any) -> None:
+        """Freeze the open page with its committed HTML, add *between*, and open a new page."""
+        self._set_page("".join(self._page_html))
+        self._page = self._w.HTML()
+        self._page_html, self._page_size, self._page_value = [], 0, ""
+        added = [*between, self._page]
+        self._widgets.extend(added)
+        self._box.children = (*self._box.children, *added)
 
     def finish(self, bundles: list[Bundle]) -> None:
         from IPython.display import display

@@ -14,8 +14,9 @@ from typing import Any
 
 from ._citations import insert_markers, marker_positions
 from ._images import GeminiImage, image_of
+from ._markdown import highlight, render_markdown
 from ._parts import part_html, part_markdown
-from ._render import MarkdownStream, highlight, render_markdown
+from ._stream import MarkdownStream
 
 __all__ = ["AnswerLayout", "TextRun"]
 
@@ -93,12 +94,17 @@ class AnswerLayout:
         run.length += len(text)
         self._text_length += len(text)
         if not self.json_mode:
-            done = len(run.stream.blocks)
             run.stream.append(text)
-            self.blocks.extend(run.stream.blocks[done:])
+
+    def commit(self) -> None:
+        """Render the open run's finished text (called at each live update, not per chunk)."""
+        run = self._run
+        if run is not None and run.stream.commit():
+            self.blocks.append(run.stream.blocks[-1])
 
     def _close_run(self) -> None:
         if self._run is not None:
+            self.commit()
             tail = self._run_tail(self._run)
             if tail:
                 self.blocks.append(tail)

@@ -8,19 +8,20 @@ options (``_options``) → settings (``_settings``) → request (``_request``) �
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from traitlets import Enum, Float, Int, Unicode, validate
 
-from ._call import call
-from ._client import GeminiClient
 from ._options import Options, gemini_arguments, parse_options
 from ._prompt import interpolate
 from ._request import build_body, endpoint
-from ._response import GeminiResponse
 from ._settings import DEFAULT_MODEL, GOOGLE_BASE_URL, resolve_settings
+
+if TYPE_CHECKING:
+    from ._client import GeminiClient
+    from ._response import GeminiResponse
 
 __all__ = ["GeminiMagic"]
 
@@ -45,7 +46,7 @@ class GeminiMagic(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self._client = GeminiClient()
+        self._client: GeminiClient | None = None  # made on first use: loading stays fast
 
     @validate("timeout")
     def _check_timeout(self, proposal: Any) -> float:
@@ -94,6 +95,12 @@ class GeminiMagic(Magics):
         if options.dry_run:
             _show_dry_run(url, settings.auth_header(), settings.masked_key(), body)
             return
+
+        from ._call import call
+        from ._client import GeminiClient
+
+        if self._client is None:
+            self._client = GeminiClient()
 
         def store(response: GeminiResponse) -> None:
             namespace["_gemini"] = response

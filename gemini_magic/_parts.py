@@ -10,7 +10,7 @@ import html
 import json
 from typing import Any
 
-from ._render import highlight
+from ._markdown import highlight
 from ._response import part_kind
 
 __all__ = ["part_html", "part_markdown"]

@@ -90,9 +90,11 @@ class SSEDecoder:
         payload = b"\n".join(self._data)
         self._data = []
         try:
-            event = json.loads(payload)
+            event = json.loads(payload.decode("utf-8"))
         except ValueError as exc:
             raise GeminiStreamError(f"malformed event in the stream ({exc}): {_preview(payload)}") from None
+        except UnicodeDecodeError:
+            raise GeminiStreamError(f"an event in the stream is not UTF-8: {_preview(payload)}") from None
         if isinstance(event, dict) and "error" in event:
             raise GeminiAPIError.from_body(event, mid_stream=True)
         if not isinstance(event, dict):

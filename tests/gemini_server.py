@@ -29,7 +29,8 @@ class Reply:
     """One scripted answer: status, headers, and the body as a list of steps.
 
     A step is ``bytes`` (sent as one HTTP chunk), a ``float`` (pause, seconds), a
-    ``threading.Event`` (wait until the test sets it) or :data:`DROP`.
+    ``threading.Event`` (wait until the test sets it), :data:`DROP`, or a callable (called
+    when reached, e.g. to take the time just before a chunk is sent).
     """
 
     steps: list[Any]
@@ -170,6 +171,8 @@ class GeminiTestServer:
                             time.sleep(step)
                         elif isinstance(step, threading.Event):
                             step.wait(30)
+                        elif callable(step):
+                            step()
                         else:
                             self.wfile.write(b"%x\r\n%s\r\n" % (len(step), step))
                     self.wfile.write(b"0\r\n\r\n")
