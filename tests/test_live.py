@@ -124,3 +124,21 @@ def test_retry_is_announced_while_waiting(live: tuple[KernelManager, Any], gemin
     ]
     assert announced
     assert len(gemini.requests) == 2
+
+
+def test_thinking_indicator_ticks_before_the_first_token(
+    live: tuple[KernelManager, Any], gemini: GeminiTestServer
+) -> None:
+    _, kc = live
+    reply = sse(text_events(["Finally ", "an answer"]))
+    reply.steps.insert(0, 0.6)  # the model "thinks" before its first event
+    gemini.push(reply)
+    msg_id = kc.execute("%%gemini\nHi")
+    ticks = []
+    for msg in _messages(kc, msg_id, time.monotonic() + 30):
+        if msg["msg_type"] == "comm_msg":
+            value = str(msg["content"].get("data", {}).get("state", {}).get("value", ""))
+            if "gemini-3-flash-preview · thinking… " in value:
+                ticks.append(float(value.split("thinking… ")[1].split(" s")[0]))
+    assert len(ticks) >= 4, ticks  # it counts up while nothing has arrived
+    assert ticks == sorted(ticks) and ticks[-1] >= 0.4
