@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -110,6 +111,8 @@ class GeminiTestServer:
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
         self.requests: list[Recorded] = []
+        #: Answers requests when no scripted reply is queued (e.g. tests/scenarios.answer).
+        self.responder: Callable[[Recorded], Reply] | None = None
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -125,6 +128,7 @@ class GeminiTestServer:
     def reset(self) -> None:
         self.replies.clear()
         self.requests.clear()
+        self.responder = None
 
     def start(self) -> GeminiTestServer:
         server = self
@@ -152,6 +156,8 @@ class GeminiTestServer:
                 with server._lock:
                     server.requests.append(record)
                     reply = server.replies.popleft() if server.replies else None
+                if reply is None and server.responder is not None:
+                    reply = server.responder(record)
                 if reply is None:
                     reply = error_reply(599, "TEST_NOT_SCRIPTED", f"no scripted reply for {self.command} {self.path}")
                 self.send_response(reply.status)

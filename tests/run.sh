@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: makes .venv, installs the package with its test
-# extras, lints, and runs pytest (extra arguments go to pytest).
+# extras (and Debian's Chromium for the browser tests, when missing and apt-get can), lints, and
+# runs pytest (extra arguments go to pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+if [ ! -x "${GEMINI_MAGIC_CHROMIUM:-/usr/bin/chromium}" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "installing Debian's chromium for the browser tests"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -m pip check >/dev/null 2>&1 || .venv/bin/python -m pip check
+if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' >.venv/pip.log 2>&1; then
+    cat .venv/pip.log
+    exit 1
+fi
+.venv/bin/python -m pip check
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m pytest "$@"

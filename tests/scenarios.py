@@ -1,0 +1,67 @@
+"""A stand-in Gemini for whole notebooks: picks a plausible reply from what the request asks for.
+
+The demo notebooks run unchanged against the real API; in CI they run against the loopback
+server, which answers each request from the recorded fixtures that fit it (search → the recorded
+grounded stream, image output → the recorded image, code execution → the recorded run, JSON
+schema → an object that fits the schema) or with a Markdown answer that quotes the prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gemini_server import Recorded, Reply, fixture_bytes, fixture_sse, json_reply, sse, text_events
+
+
+def _sample(schema: dict[str, Any], depth: int = 0) -> Any:
+    """A small value that satisfies a JSON Schema (enough for the notebooks' schemas)."""
+    kind = schema.get("type", "object")
+    if "enum" in schema:
+        return schema["enum"][0]
+    if kind == "object":
+        return {k: _sample(v, depth + 1) for k, v in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [_sample(schema.get("items") or {"type": "string"}, depth + 1) for _ in range(3)]
+    return {"string": "example", "integer": 3, "number": 2.5, "boolean": True}.get(kind, None)
+
+
+def answer(record: Recorded) -> Reply:
+    body = record.body if isinstance(record.body, dict) else {}
+    config = body.get("generationConfig") or {}
+    tools = [next(iter(t)) for t in body.get("tools") or []]
+    stream = "streamGenerateContent" in record.path
+    prompt = " ".join(
+        p.get("text", "") for c in body.get("contents") or [] for p in c.get("parts") or [] if isinstance(p, dict)
+    )
+    if "googleSearch" in tools:
+        name = "pydantic-ai__google-search-grounding_gemini-2.5-pro"
+        return fixture_sse(f"{name}.sse") if stream else json_reply(fixture_bytes(f"{name}.nonstream.json"))
+    if "IMAGE" in (config.get("responseModalities") or []):
+        return _as(
+            stream, json.loads(fixture_bytes("pydantic-ai__image-output-inlineData_gemini-2.5-flash-image.json"))
+        )
+    if "codeExecution" in tools:
+        if stream:
+            return fixture_sse("pydantic-ai__code-execution-stream_gemini-3-flash.sse")
+        return json_reply(
+            fixture_bytes("vercel-ai__code-execution-multiple-results-OUTCOME_FAILED_gemini-3-flash.json")
+        )
+    if (config.get("thinkingConfig") or {}).get("includeThoughts"):
+        return fixture_sse("pydantic-ai__thought-summaries-stream_gemini-2.5-pro.sse")
+    if config.get("responseMimeType") == "application/json":
+        value = _sample(
+            config.get("responseJsonSchema") or {"type": "object", "properties": {"answer": {"type": "string"}}}
+        )
+        return _as(stream, text_events([json.dumps(value)])[0])
+    text = (
+        f"You asked: *{prompt[:80]}*\n\nHere is a short answer with a list:\n\n"
+        "* first point\n  * a detail\n* second point\n\nAnd a formula: $e^{i\\pi} + 1 = 0$."
+    )
+    pieces = [text[i : i + 24] for i in range(0, len(text), 24)]
+    return sse(text_events(pieces)) if stream else json_reply(text_events([text])[0])
+
+
+def _as(stream: bool, response: dict[str, Any]) -> Reply:
+    """One whole response, as a one-event stream or a plain JSON body."""
+    return sse([response]) if stream else json_reply(response)

@@ -1,0 +1,212 @@
+"""What users see: JupyterLab in a real Chromium, driven by Playwright.
+
+Streaming is visible while the server holds the rest back; the final static output replaces the
+widget; tables, nested lists, highlighted code and math render; the image has its natural size;
+citations are links and the Search Suggestions sit in their sandbox; hostile output runs nothing;
+and after save + reload with the kernel stopped, everything is still there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from conftest import FAKE_KEY, kernel_env
+from gemini_server import GeminiTestServer, Reply, fixture_bytes, fixture_sse, json_reply, sse, text_events
+from lab import CHROMIUM, CHROMIUM_ARGS, Lab
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"browser tests need Chromium at {CHROMIUM} (tests/run.sh installs it)")
+    pytest.skip(f"no Chromium at {CHROMIUM}: run bash tests/run.sh, which installs it", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+RICH_REST = (
+    "| Planet | Moons |\n|---|---:|\n| Mars | 2 |\n| Earth | 1 |\n\n"
+    "* Inner planets\n  * Mercury\n  * Venus\n* Outer planets\n\n"
+    "```python\ndef greet(name):\n    return f'hi {name}'\n```\n\n"
+    "Euler's identity: $e^{i\\pi} + 1 = 0$\n"
+)
+HOSTILE = (
+    "Hostile text <script>window.pwned = 'script'</script> "
+    "<img src=x onerror=\"window.pwned = 'onerror'\"> [click me](javascript:window.pwned='link') "
+    "<svg onload=\"window.pwned = 'svg'\"></svg> <iframe src=\"javascript:parent.pwned='iframe'\"></iframe> done."
+)
+
+
+def hostile_reply() -> Reply:
+    event = {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{"text": HOSTILE}]},
+                "finishReason": "STOP",
+                "groundingMetadata": {
+                    "groundingChunks": [
+                        {
+                            "web": {
+                                "uri": "javascript:window.pwned='cite'",
+                                "title": "<img src=x onerror=\"window.pwned='title'\">",
+                            }
+                        }
+                    ],
+                    "groundingSupports": [
+                        {"segment": {"endIndex": 12, "text": "Hostile text"}, "groundingChunkIndices": [0]}
+                    ],
+                    "webSearchQueries": ["<img src=x onerror=\"window.pwned='query'\">"],
+                    "searchEntryPoint": {"renderedContent": "<script>parent.pwned='chip'</script><b>chip</b>"},
+                },
+            }
+        ],
+        "modelVersion": "gemini-test-001",
+    }
+    return Reply([f"data: {json.dumps(event)}\r\n\r\n".encode()])
+
+
+@pytest.fixture(scope="module")
+def lab(server: GeminiTestServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    root = tmp_path_factory.mktemp("lab")
+    running = Lab(root, kernel_env(server)).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def page(lab: Lab) -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1500, "height": 1100})
+        yield context.new_page()
+        browser.close()
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, path)
+
+
+def open_notebook(page: Any, lab: Lab, name: str) -> None:
+    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    status = page.locator("#jp-main-statusbar .jp-StatusBar-TextItem").filter(has_text="|").first
+    sync_api.expect(status).to_have_text(re.compile(r"^(?!No Kernel).*\| Idle$"), timeout=60_000)
+
+
+def run_all(page: Any) -> None:
+    page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+
+
+def wait_all_done(page: Any, cells: int, timeout: float = 60_000) -> None:
+    page.wait_for_function(
+        """(n) => {
+            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim());
+            return prompts.length === n && prompts.every(p => /^\\[\\d+\\]:$/.test(p));
+        }""",
+        arg=cells,
+        timeout=timeout,
+    )
+
+
+def cell(page: Any, index: int) -> Any:
+    return page.locator(".jp-Notebook .jp-CodeCell").nth(index)
+
+
+def test_live_stream_final_output_and_reload(page: Any, lab: Lab, gemini: GeminiTestServer) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    gate = threading.Event()
+    rich = sse(text_events(["First words arrive now.\n\n", RICH_REST]))
+    rich.steps.insert(1, gate)
+    gemini.push(
+        rich,
+        json_reply(fixture_bytes("pydantic-ai__image-output-inlineData_gemini-2.5-flash-image.json")),
+        fixture_sse("pydantic-ai__google-search-grounding_gemini-2.5-pro.sse"),
+        hostile_reply(),
+    )
+    cells = [
+        "%load_ext gemini_magic",
+        "%%gemini\nTell me about planets",
+        "%%gemini -m gemini-2.5-flash-image --image --no-stream\nDraw an axolotl",
+        "%%gemini -m gemini-2.5-pro --search\nWeather in London?",
+        "%%gemini --search\nBe hostile",
+    ]
+    write_notebook(lab.root / "demo.ipynb", cells)
+    open_notebook(page, lab, "demo.ipynb")
+    run_all(page)
+
+    # Streaming is visible: the first words are on screen while the server holds the rest.
+    live = page.locator(".gemini-live")
+    sync_api.expect(live).to_contain_text("First words arrive now.", timeout=30_000)
+    assert "Mercury" not in live.inner_text()
+    assert gemini.requests[0].outcome == "open"
+    page.screenshot(path=str(ARTIFACTS / "streaming.png"))
+    gate.set()
+    wait_all_done(page, len(cells))
+
+    answers = page.locator(".jp-OutputArea-output .gemini-magic")
+    sync_api.expect(answers.first).to_contain_text("Mercury")
+    assert page.locator(".gemini-live").count() == 0
+    body_text = page.locator(".jp-Notebook").inner_text()
+    assert "Error displaying widget" not in body_text and "Loading widget" not in body_text
+    first = cell(page, 1).locator(".gemini-magic")
+    assert first.locator("table td", has_text="Mars").count() == 1
+    assert first.locator("ul ul li", has_text="Mercury").count() == 1
+    assert first.locator('pre code span[style*="color"]').count() > 0
+    first.locator("mjx-container").first.wait_for(timeout=30_000)  # MathJax typeset the formula
+
+    # The image keeps its natural size.
+    image = page.locator(".jp-OutputArea-output img").first
+    size = image.evaluate("i => [i.naturalWidth, i.naturalHeight, i.clientWidth, i.clientHeight]")
+    assert size == [1024, 1024, 1024, 1024]
+
+    # Citations are links to the sources; the Search Suggestions render inside their sandbox.
+    grounded = cell(page, 3)
+    markers = grounded.locator("sup.gm-cite a")
+    assert markers.count() >= 8
+    recorded = fixture_bytes("pydantic-ai__google-search-grounding_gemini-2.5-pro.sse").split(b"\r\n\r\n")
+    final_event = json.loads([block for block in recorded if block.strip()][-1][len(b"data: ") :])
+    uris = {c["web"]["uri"] for c in final_event["candidates"][0]["groundingMetadata"]["groundingChunks"]}
+    hrefs = {markers.nth(i).get_attribute("href") for i in range(markers.count())}
+    assert hrefs <= uris and len(hrefs) >= 3
+    frame = grounded.locator("iframe.gm-search-suggestions")
+    assert "allow-scripts" not in frame.get_attribute("sandbox")
+    assert page.frame_locator("iframe.gm-search-suggestions").first.locator("body").inner_text(timeout=10_000).strip()
+
+    # Hostile output ran nothing.
+    hostile = cell(page, 4).locator(".gemini-magic")
+    sync_api.expect(hostile).to_contain_text("done.")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.pwned") is None
+    assert dialogs == []
+    first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "final.png"))
+
+    # Save, stop the kernel, reload: the static outputs are still there.
+    page.keyboard.press("Control+s")
+    page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=20_000)
+    saved = json.loads((lab.root / "demo.ipynb").read_text())
+    assert "Mercury" in json.dumps(saved) and FAKE_KEY not in json.dumps(saved)
+    lab.stop_sessions()
+    page.reload()
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    answers = page.locator(".jp-OutputArea-output .gemini-magic")
+    sync_api.expect(answers.first).to_contain_text("Mercury", timeout=30_000)
+    cell(page, 2).scroll_into_view_if_needed()
+    sync_api.expect(cell(page, 2).locator(".jp-OutputArea-output img")).to_have_count(1, timeout=30_000)
+    cell(page, 3).scroll_into_view_if_needed()
+    cell(page, 3).locator("sup.gm-cite a").first.wait_for(timeout=30_000)
+    assert cell(page, 3).locator("sup.gm-cite a").count() >= 8
+    assert page.evaluate("window.pwned") is None and dialogs == []
+    page.screenshot(path=str(ARTIFACTS / "reloaded.png"))

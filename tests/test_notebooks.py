@@ -1,0 +1,129 @@
+"""The demo notebooks: stripped in git, and run top to bottom against the loopback server —
+in the test environment, and in a fresh venv built from binder/ alone (as Binder would)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+import scenarios
+from conftest import FAKE_KEY, kernel_env
+from gemini_server import GeminiTestServer
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks_to_hand_out() -> None:
+    assert {p.name for p in NOTEBOOKS} >= {
+        "quickstart.ipynb",
+        "grounded-answers.ipynb",
+        "images.ipynb",
+        "structured-json.ipynb",
+        "thinking-and-code.ipynb",
+    }
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stripped_and_keyless(path: Path) -> None:
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, "outputs must be stripped in git"
+    text = path.read_text()
+    assert "AIza" not in text and "GEMINI_API_KEY=" not in text.replace("GEMINI_API_KEY=...", "")
+
+
+def execute(path: Path, server: GeminiTestServer, workdir: Path, kernel_name: str = "python3", **env: str) -> Any:
+    server.reset()
+    server.responder = scenarios.answer
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=120, kernel_name=kernel_name, resources={"metadata": {"path": str(workdir)}})
+    client.execute(env=kernel_env(server, **env))
+    return nb
+
+
+def check_ran(nb: Any, server: GeminiTestServer) -> None:
+    magic_cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%gemini")]
+    assert magic_cells
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not [o for o in cell.outputs if o.output_type == "error"], (cell.source, cell.outputs)
+    for cell in magic_cells:
+        if "--dry-run" in cell.source:
+            continue
+        html = [o.data["text/html"] for o in cell.outputs if "text/html" in o.get("data", {})]
+        assert html and html[0].startswith('<div class="gemini-magic">'), cell.source
+        assert not [o for o in cell.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(server.requests) == len([c for c in magic_cells if "--dry-run" not in c.source])
+    assert FAKE_KEY not in nbformat.writes(nb)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_top_to_bottom(path: Path, gemini: GeminiTestServer, tmp_path: Path) -> None:
+    nb = execute(path, gemini, tmp_path)
+    check_ran(nb, gemini)
+    if path.name == "structured-json.ipynb":
+        frame = next(c for c in nb.cells if c.source.startswith("df = pd.DataFrame"))
+        assert "<table" in frame.outputs[0].data["text/html"] and "moons" in frame.outputs[0].data["text/html"]
+    if path.name == "images.ipynb":
+        assert (tmp_path / "axolotl.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_quickstart_without_a_key_says_how_to_set_one(gemini: GeminiTestServer, tmp_path: Path) -> None:
+    gemini.responder = scenarios.answer
+    nb = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True)
+    env = kernel_env(gemini)
+    del env["GEMINI_API_KEY"]
+    client.execute(env=env)
+    first_real = next(c for c in nb.cells if c.source.startswith("%%gemini --system"))
+    assert [o.output_type for o in first_real.outputs] == ["stream"]
+    assert first_real.outputs[0].text.startswith("UsageError: No API key: set one of GEMINI_API_KEY")
+    assert gemini.requests == []
+
+
+@pytest.fixture(scope="module")
+def binder_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A venv built from binder/requirements.txt alone, registered as a kernel named 'binder'."""
+    venv = tmp_path_factory.mktemp("binder") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    result = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", "binder/requirements.txt"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    prefix = venv.parent / "share"
+    subprocess.run(
+        [str(python), "-m", "ipykernel", "install", "--prefix", str(venv.parent), "--name", "binder"],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_PATH", str(prefix / "jupyter"))
+        yield "binder"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_in_the_binder_environment(
+    path: Path, binder_kernel: str, gemini: GeminiTestServer, tmp_path: Path
+) -> None:
+    nb = execute(path, gemini, tmp_path, kernel_name=binder_kernel)
+    check_ran(nb, gemini)
+    kernel_python = nb.metadata.get("language_info", {}).get("name")
+    assert kernel_python == "python"
