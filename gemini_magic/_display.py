@@ -2,7 +2,8 @@
 
 * In a Jupyter front end the live view is an ipywidgets ``VBox``: a status line (a ticking
   "thinking… 3.2 s" until the first answer token), the thoughts, and the answer in pages of
-  bounded size (images in between). Updates are throttled and re-send only the open page.
+  bounded size (images in between). Updates are throttled (10 per second, fewer when an update is
+  costly, so live rendering stays within a few percent of a core) and re-send only the open page.
 * When the stream ends (or fails), the same display id is updated with a static bundle
   (``text/html`` + ``text/markdown`` + ``text/plain``), images follow as real ``image/png`` /
   ``image/jpeg`` bundles, and the widgets are closed, so a saved, reloaded or exported notebook
@@ -27,7 +28,9 @@ from ._response import GeminiResponse
 
 __all__ = ["LiveView", "TerminalView", "WidgetView", "final_bundles", "make_view"]
 
-UPDATE_INTERVAL = 0.1  # seconds between live updates after the first one
+UPDATE_INTERVAL = 0.1  # seconds between live updates after the first one, at the least
+MAX_INTERVAL = 0.5  # … and at the most
+FLUSH_BUDGET = 0.03  # share of a core live updates may use: a costly update spaces out the next ones
 TICK_INTERVAL = 0.1  # the "thinking… 3.2 s" counter
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
@@ -66,6 +69,7 @@ class WidgetView(LiveView):
         self._widgets: list[Any] = []
         self._sent_blocks = 0
         self._last_flush = 0.0
+        self._interval = UPDATE_INTERVAL
         self._page_html: list[str] = []  # committed HTML on the open page
         self._page_size = 0
         self._page_value = ""
@@ -118,8 +122,11 @@ class WidgetView(LiveView):
     def update(self, parts: list[dict[str, Any]]) -> None:
         super().update(parts)
         now = time.monotonic()
-        if self.layout.changed and (self._last_flush == 0.0 or now - self._last_flush >= UPDATE_INTERVAL):
+        if self.layout.changed and (self._last_flush == 0.0 or now - self._last_flush >= self._interval):
+            cpu = time.thread_time()
             self.flush()
+            cost = time.thread_time() - cpu
+            self._interval = min(MAX_INTERVAL, max(UPDATE_INTERVAL, cost / FLUSH_BUDGET))
             self._last_flush = now
 
     def flush(self) -> None:
