@@ -27,16 +27,22 @@ def _compact(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _language(value: dict[str, Any]) -> str:
+    return str(value.get("language", "python")).lower()
+
+
+def _outcome(value: dict[str, Any]) -> str:
+    return _OUTCOMES.get(str(value.get("outcome")), str(value.get("outcome", "")))
+
+
 def part_markdown(part: dict[str, Any]) -> str:
     """A Markdown rendering of one non-text part (for the text/markdown output and terminals)."""
     kind = part_kind(part)
     value = part.get(kind)
     if kind == "executableCode" and isinstance(value, dict):
-        language = str(value.get("language", "python")).lower()
-        return f"```{language}\n{value.get('code', '')}\n```"
+        return f"```{_language(value)}\n{value.get('code', '')}\n```"
     if kind == "codeExecutionResult" and isinstance(value, dict):
-        outcome = _OUTCOMES.get(str(value.get("outcome")), str(value.get("outcome", "")))
-        return f"Output ({outcome}):\n\n```\n{value.get('output', '')}\n```"
+        return f"Output ({_outcome(value)}):\n\n```\n{value.get('output', '')}\n```"
     if kind in ("functionCall", "toolCall") and isinstance(value, dict):
         name = value.get("name") or value.get("toolType", "tool")
         return f"`{name}({_compact(value.get('args', {}))})`"
@@ -54,12 +60,10 @@ def part_html(part: dict[str, Any]) -> str:
     kind = part_kind(part)
     value = part.get(kind)
     if kind == "executableCode" and isinstance(value, dict):
-        language = str(value.get("language", "python")).lower()
-        return f"<p><small>Code</small></p>{highlight(str(value.get('code', '')), language)}"
+        return f"<p><small>Code</small></p>{highlight(str(value.get('code', '')), _language(value))}"
     if kind == "codeExecutionResult" and isinstance(value, dict):
-        outcome = _OUTCOMES.get(str(value.get("outcome")), str(value.get("outcome", "")))
         return (
-            f"<p><small>Output ({html.escape(outcome)})</small></p>"
+            f"<p><small>Output ({html.escape(_outcome(value))})</small></p>"
             f"<pre><samp>{html.escape(str(value.get('output', '')))}</samp></pre>"
         )
     return f"<p><code>{html.escape(part_markdown(part).strip('`'))}</code></p>"

@@ -227,19 +227,6 @@ class ResponseAccumulator:
         return delta
 
     @property
-    def parsed(self) -> Any:
-        """The answer parsed as JSON (for ``--json``/``--schema``); ValueError if it is not JSON."""
-        try:
-            return json.loads(self.text)
-        except ValueError as exc:
-            raise ValueError(f"the answer is not valid JSON ({exc}); see .text") from None
-
-    @property
-    def images(self) -> list[GeminiImage]:
-        """Every image in the answer, decoded: ``.mime_type``, ``.data``, ``.save(path)``."""
-        return [image for image in map(image_of, self.parts) if image is not None]
-
-    @property
     def finish_reason(self) -> str | None:
         first = self._candidates.get(0)
         return first.meta.get("finishReason") if first else None
