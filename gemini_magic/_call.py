@@ -8,10 +8,10 @@ raised, so "Run All" stops without losing what the user already received.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._client import GeminiClient
+from ._client import RetryHook
 from ._display import final_bundles, make_view
 from ._errors import GeminiAnswerError, GeminiError, GeminiStreamError
 from ._layout import AnswerLayout
@@ -25,17 +25,21 @@ __all__ = ["call"]
 def call(
     *,
     shell: Any,
-    client: GeminiClient,
     settings: Settings,
-    url: str,
-    body: dict[str, Any],
+    fetch: Callable[[RetryHook], Iterable[dict[str, Any]]],
+    request: dict[str, Any],
     stream: bool,
     show_thoughts: bool,
     json_mode: bool,
     max_tokens: int | None,
     store: Callable[[GeminiResponse], None],
+    note: str = "",
 ) -> GeminiResponse:
-    """Run the request, keep the live view current, and leave a static result behind."""
+    """Run the request, keep the live view current, and leave a static result behind.
+
+    *fetch* yields the response events (a network stream, one ``generateContent`` answer, or a
+    cached answer); *note* is added to the footer (e.g. "cached").
+    """
     layout = AnswerLayout(show_thoughts=show_thoughts, json_mode=json_mode)
     view = make_view(shell, layout, f"{settings.model} · thinking…")
     view.start()
@@ -49,10 +53,7 @@ def call(
     failure: BaseException | None = None
     notes: list[str] = []
     try:
-        events = (
-            client.stream(url, body, settings, on_retry) if stream else [client.generate(url, body, settings, on_retry)]
-        )
-        for event in events:
+        for event in fetch(on_retry):
             parts = accumulator.add(event)
             if parts and timings["first"] is None:
                 timings["first"] = time.perf_counter() - started
@@ -66,13 +67,14 @@ def call(
     finally:
         timings["total"] = time.perf_counter() - started
         response = accumulator.result()
-        response.request = {"url": url, "model": settings.model, "body": body}
+        response.request = request
         if failure is None:
             failure = _judge(response, stream, max_tokens, notes)
         if isinstance(failure, GeminiError):
             failure.partial_chars = len(response.text)
         store(response)
-        view.finish(final_bundles(response, layout, footer_text(response, settings.model, timings), notes))
+        footer = footer_text(response, settings.model, timings) + (f" · {note}" if note else "")
+        view.finish(final_bundles(response, layout, footer, notes))
     if failure is not None:
         raise failure
     return response

@@ -80,10 +80,19 @@ class GeminiClient:
         self, url: str, body: dict[str, Any], settings: Settings, on_retry: RetryHook | None = None
     ) -> dict[str, Any]:
         """One ``:generateContent`` call; returns the decoded response."""
+        return self._json("POST", url, body, settings, on_retry)
+
+    def get(self, url: str, settings: Settings, on_retry: RetryHook | None = None) -> dict[str, Any]:
+        """A GET (``/v1beta/models``) with the same auth, errors and retries."""
+        return self._json("GET", url, None, settings, on_retry)
+
+    def _json(
+        self, method: str, url: str, body: dict[str, Any] | None, settings: Settings, on_retry: RetryHook | None
+    ) -> Any:
         attempt = 0
         while True:
             try:
-                response = self._post(url, body, settings, stream=False)
+                response = self._send(method, url, body, settings, stream=False)
                 try:
                     return _json_body(response)
                 finally:
@@ -99,7 +108,7 @@ class GeminiClient:
     def _stream_once(self, url: str, body: dict[str, Any], settings: Settings) -> Iterator[dict[str, Any]]:
         import requests
 
-        response = self._post(url, body, settings, stream=True)
+        response = self._send("POST", url, body, settings, stream=True)
         decoder = SSEDecoder()
         try:
             if response.headers.get("Content-Type", "").startswith("application/json"):
@@ -116,16 +125,19 @@ class GeminiClient:
         finally:
             response.close()  # also on Ctrl-C: the server sees the connection close at once
 
-    def _post(self, url: str, body: dict[str, Any], settings: Settings, *, stream: bool) -> requests.Response:
+    def _send(
+        self, method: str, url: str, body: dict[str, Any] | None, settings: Settings, *, stream: bool
+    ) -> requests.Response:
         import requests
 
-        headers = {"Content-Type": "application/json", **settings.headers()}
+        headers = {"Content-Type": "application/json", **settings.headers()} if body is not None else settings.headers()
         if stream:
             headers["Accept"] = "text/event-stream"
         try:
-            response = self.session.post(
+            response = self.session.request(
+                method,
                 url,
-                data=json.dumps(body, ensure_ascii=False).encode(),
+                data=None if body is None else json.dumps(body, ensure_ascii=False).encode(),
                 headers=headers,
                 timeout=(min(CONNECT_TIMEOUT, settings.timeout), settings.timeout),
                 stream=stream,

@@ -1,29 +1,34 @@
-"""The ``%%gemini`` cell magic: thin glue between the stages.
+"""``%%gemini`` and ``%gemini``: thin glue between the stages.
 
-options (``_options``) → settings (``_settings``) → request (``_request``) → call
-(``_call``: transport, merging, display). Configuration lives here as traitlets, so
-``%config GeminiMagic.model = "gemini-2.5-flash"`` works as in any IPython extension.
+options (``_options``) → settings (``_settings``) → request (``_request``, with ``_attach``,
+``_tools``, ``_conversation``) → exchange (``_exchange``: cache, call, tool rounds). Configuration
+lives here as traitlets, so ``%config GeminiMagic.model = "gemini-2.5-flash"`` works as in any
+IPython extension. Everything past request building is imported on first use.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, magics_class
-from traitlets import Enum, Float, Int, Unicode, validate
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from traitlets import Bool, Enum, Float, Int, Unicode, validate
 
+from ._conversation import ChatStore
 from ._options import Options, gemini_arguments, parse_options
 from ._prompt import interpolate
-from ._request import build_body, endpoint
-from ._settings import DEFAULT_MODEL, GOOGLE_BASE_URL, resolve_settings
+from ._request import build_body, endpoint, user_turn
+from ._settings import DEFAULT_MODEL, GOOGLE_BASE_URL, Settings, resolve_settings
 
 if TYPE_CHECKING:
     from ._client import GeminiClient
     from ._response import GeminiResponse
 
 __all__ = ["GeminiMagic"]
+
+_CONFIG_NAMES = ("model", "base_url", "api_key_env", "auth", "timeout", "max_retries", "cache", "cache_dir")
 
 
 @magics_class
@@ -43,10 +48,18 @@ class GeminiMagic(Magics):
     )
     timeout = Float(120.0, help="Seconds to wait for each network read.").tag(config=True)
     max_retries = Int(3, help="Retries for 429/500/502/503/504 answers, with backoff.").tag(config=True)
+    cache = Bool(False, help="Answer identical requests from the on-disk cache (like --cache on every cell).").tag(
+        config=True
+    )
+    cache_dir = Unicode(".gemini-cache", help="Folder of the response cache (relative to the notebook).").tag(
+        config=True
+    )
+    max_tool_rounds = Int(5, help="Most rounds of function calls --run-tools answers in one cell.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._client: GeminiClient | None = None  # made on first use: loading stays fast
+        self.chats = ChatStore()
 
     @validate("timeout")
     def _check_timeout(self, proposal: Any) -> float:
@@ -54,18 +67,29 @@ class GeminiMagic(Magics):
             raise ValueError("GeminiMagic.timeout must be a positive number of seconds")
         return float(proposal["value"])
 
-    @validate("max_retries")
-    def _check_retries(self, proposal: Any) -> int:
+    @validate("max_retries", "max_tool_rounds")
+    def _check_count(self, proposal: Any) -> int:
         if proposal["value"] < 0:
-            raise ValueError("GeminiMagic.max_retries cannot be negative")
+            raise ValueError(f"GeminiMagic.{proposal['trait'].name} cannot be negative")
         return int(proposal["value"])
 
-    def _configured(self) -> tuple[dict[str, Any], set[str]]:
-        names = ("model", "base_url", "api_key_env", "auth", "timeout", "max_retries")
-        values = {name: getattr(self, name) for name in names}
+    @property
+    def client(self) -> GeminiClient:
+        if self._client is None:
+            from ._client import GeminiClient
+
+            self._client = GeminiClient()
+        return self._client
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        return self.shell.user_ns if self.shell is not None else {}
+
+    def settings(self, options: Options, *, need_key: bool = True) -> Settings:
+        values = {name: getattr(self, name) for name in _CONFIG_NAMES}
         section = self.config.get("GeminiMagic", {})
-        configured = {n for n in names if n in section or values[n] != self.trait_defaults(n)}
-        return values, configured
+        configured = {n for n in _CONFIG_NAMES if n in section or values[n] != self.trait_defaults(n)}
+        return resolve_settings(options, values, configured, need_key=need_key)
 
     @gemini_arguments
     @cell_magic
@@ -79,46 +103,102 @@ class GeminiMagic(Magics):
 
         ``{name}`` and ``{name.attr}`` are filled in from the notebook when ``name`` is defined;
         other braces (code, JSON) are sent as written. The merged API response is stored in
-        ``_gemini`` (and in ``-o NAME``); ``_gemini.text`` is the answer.
+        ``_gemini`` (and in ``-o NAME``); ``_gemini.text`` is the answer. The line magic
+        ``%gemini`` lists models (``%gemini models``), shows settings (``%gemini config``),
+        manages chats (``%gemini chats``, ``%gemini chat NAME [--reset]``), clears the cache
+        (``%gemini cache clear``) or asks a one-line question (``%gemini What is a qubit?``).
         """
         options = parse_options(self.gemini, line)
         prompt = cell.strip("\n")
         if not prompt.strip():
             raise UsageError("the cell is empty: write the prompt below the %%gemini line")
-        namespace = self.shell.user_ns if self.shell is not None else {}
+        self._ask(options, prompt)
+
+    @line_magic("gemini")
+    def gemini_line(self, line: str) -> None:
+        """``%gemini models | config | chats | chat NAME [--reset] | cache clear | <prompt>``."""
+        from . import _commands
+
+        command, _, rest = line.strip().partition(" ")
+        handlers = {
+            "models": lambda: _commands.models(self),
+            "config": lambda: _commands.config(self),
+            "chats": lambda: _commands.chats(self),
+            "chat": lambda: _commands.chat(self, rest),
+            "cache": lambda: _commands.cache(self, rest),
+        }
+        if command in handlers:
+            handlers[command]()
+        elif line.strip():
+            self._ask(Options(), line.strip())
+        else:
+            raise UsageError("%gemini needs a prompt or one of: models, config, chats, chat NAME, cache clear")
+
+    def _ask(self, options: Options, prompt: str) -> None:
+        namespace = self.namespace
         if options.interpolate:
             prompt = interpolate(prompt, namespace)
-        values, configured = self._configured()
-        settings = resolve_settings(options, values, configured, need_key=not options.dry_run)
-        body = build_body(options, prompt, _schema(options, namespace))
+        use_cache = self.cache if options.cache is None else options.cache
+        settings = self.settings(options, need_key=not (options.dry_run or use_cache))
+        from ._attach import attachment_parts, check_size
+
+        user = user_turn(prompt, attachment_parts(options.attach, namespace))
+        conversation = self.chats.get_or_create(options.chat) if options.chat else None
+        key = _cell_key(self.shell, prompt)
+        history = conversation.history(key) if conversation else []
+        tools = {}
+        if options.tools:
+            from ._tools import declaration, resolve_tools
+
+            tools = resolve_tools(options.tools, namespace)
+        functions = [declaration(name, func) for name, func in tools.items()]
+        body = build_body(options, [*history, user], _schema(options, namespace), functions)
         url = endpoint(settings.base_url, settings.model, stream=options.stream)
+        check_size(len(json.dumps(body, ensure_ascii=False).encode()))
         if options.dry_run:
             _show_dry_run(url, settings.auth_header(), settings.masked_key(), body)
             return
-
-        from ._call import call
-        from ._client import GeminiClient
-
-        if self._client is None:
-            self._client = GeminiClient()
+        from ._cache import ResponseCache
+        from ._exchange import Exchange
 
         def store(response: GeminiResponse) -> None:
             namespace["_gemini"] = response
             if options.out:
                 namespace[options.out] = response
 
-        call(
+        del body["contents"]
+        exchange = Exchange(
             shell=self.shell,
-            client=self._client,
+            client=self.client,
             settings=settings,
             url=url,
             body=body,
+            history=history,
+            user=user,
             stream=options.stream,
             show_thoughts=options.show_thoughts,
             json_mode=options.json,
             max_tokens=options.max_tokens,
             store=store,
+            cache=ResponseCache(self.cache_dir) if use_cache else None,
+            tools=tools,
+            run_tools=options.run_tools,
+            max_rounds=self.max_tool_rounds,
         )
+        _, turns = exchange.run()
+        if conversation is not None:
+            conversation.record(key, turns)
+
+
+def _cell_key(shell: Any, prompt: str) -> str:
+    """The notebook cell this runs in (JupyterLab and nbclient send its id), else the prompt."""
+    kernel = getattr(shell, "kernel", None)
+    try:
+        parent = kernel.get_parent("shell") if kernel is not None else {}
+    except TypeError:
+        parent = kernel.get_parent() if kernel is not None else {}
+    cell_id = ((parent or {}).get("metadata") or {}).get("cellId")
+    return f"cell:{cell_id}" if cell_id else "prompt:" + hashlib.sha256(prompt.encode()).hexdigest()[:16]
 
 
 def _schema(options: Options, namespace: dict[str, Any]) -> dict[str, Any] | None:
@@ -142,6 +222,24 @@ def _schema(options: Options, namespace: dict[str, Any]) -> dict[str, Any] | Non
     return value
 
 
+def _shorten(value: Any) -> Any:
+    """Long base64 (inline data, thought signatures) as a size, so a dry run stays readable."""
+    if isinstance(value, dict):
+        return {
+            k: (
+                f"<{len(v):,} characters of base64>"
+                if k in ("data", "thoughtSignature") and len(v) > 80
+                else _shorten(v)
+            )
+            if isinstance(v, str)
+            else _shorten(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_shorten(v) for v in value]
+    return value
+
+
 def _show_dry_run(url: str, auth_header: str, masked: str, body: dict[str, Any]) -> None:
     """What would be sent; the key is replaced by a description of it."""
     from IPython.display import display
@@ -151,7 +249,7 @@ def _show_dry_run(url: str, auth_header: str, masked: str, body: dict[str, Any])
         "Content-Type: application/json",
         f"{auth_header}: {masked}",
         "",
-        json.dumps(body, indent=2, ensure_ascii=False),
+        json.dumps(_shorten(body), indent=2, ensure_ascii=False),
     ]
     text = "\n".join(lines)
     display({"text/plain": text, "text/markdown": f"```http\n{text}\n```"}, raw=True)

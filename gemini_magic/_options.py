@@ -79,6 +79,12 @@ class Options:
     auth: str | None = None
     out: str | None = None
     interpolate: bool = True
+    chat: str | None = None
+    attach: tuple[str, ...] = ()
+    tools: str | None = None
+    run_tools: bool = False
+    tool_mode: str | None = None
+    cache: bool | None = None
 
 
 _SPEC: list[Callable[[F], F]] = [
@@ -118,6 +124,24 @@ _SPEC: list[Callable[[F], F]] = [
     argument("--base-url", metavar="URL", help="API host, e.g. https://api.cometapi.com."),
     argument("--auth", metavar="key|bearer", help="Send the key as x-goog-api-key (key) or Authorization: Bearer."),
     argument("--no-interpolate", action="store_true", help="Send {braces} in the prompt as written."),
+    argument(
+        "--chat",
+        nargs="?",
+        const="default",
+        metavar="NAME",
+        help="Continue the named conversation (default: 'default'); see %%gemini chats.",
+    ),
+    argument(
+        "--attach",
+        action="append",
+        metavar="X",
+        help="Send a variable (image, figure, bytes, DataFrame, text) or a file along (repeatable).",
+    ),
+    argument("--tools", metavar="f,g", help="Offer these notebook functions to the model as tools."),
+    argument("--run-tools", action="store_true", help="Call the functions the model asks for and send back results."),
+    argument("--tool-mode", metavar="AUTO|ANY|NONE", help="functionCallingConfig mode for --tools."),
+    argument("--cache", action="store_true", default=None, help="Answer from / save to the on-disk cache."),
+    argument("--no-cache", action="store_false", dest="cache", help="Do not use the cache for this cell."),
     argument("-o", "--out", metavar="NAME", help="Also store the response in this notebook variable."),
 ]
 
@@ -164,6 +188,13 @@ def _validate(ns: Any) -> Options:
         raise UsageError(f"--auth: expected 'key' or 'bearer', got {ns.auth!r}")
     if ns.base_url is not None and not re.match(r"^https?://[^\s/]+", ns.base_url):
         raise UsageError(f"--base-url: {ns.base_url!r} is not an http(s) URL")
+    tool_mode = None if ns.tool_mode is None else ns.tool_mode.upper()
+    if tool_mode not in (None, "AUTO", "ANY", "NONE", "VALIDATED"):
+        raise UsageError(f"--tool-mode: expected AUTO, ANY or NONE, got {ns.tool_mode!r}")
+    if (ns.run_tools or tool_mode) and not ns.tools:
+        raise UsageError("--run-tools and --tool-mode need --tools f,g")
+    if ns.chat is not None and not re.match(r"^[\w.-]+$", ns.chat):
+        raise UsageError(f"--chat: {ns.chat!r} is not a conversation name (letters, digits, _ . -)")
     cached = ns.cached_content
     if cached is not None:
         cached = cached if cached.startswith("cachedContents/") else f"cachedContents/{cached}"
@@ -196,6 +227,12 @@ def _validate(ns: Any) -> Options:
         auth=auth,
         out=ns.out,
         interpolate=not ns.no_interpolate,
+        chat=ns.chat,
+        attach=tuple(ns.attach or ()),
+        tools=ns.tools,
+        run_tools=ns.run_tools,
+        tool_mode=tool_mode,
+        cache=ns.cache,
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._options import Options
 
-__all__ = ["build_body", "endpoint"]
+__all__ = ["build_body", "endpoint", "user_turn"]
 
 
 def endpoint(base_url: str, model: str, *, stream: bool) -> str:
@@ -22,14 +22,29 @@ def endpoint(base_url: str, model: str, *, stream: bool) -> str:
     return f"{base_url.rstrip('/')}/v1beta/{path}:{method}"
 
 
-def build_body(options: Options, prompt: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON body for one single-turn prompt, in the API's camelCase."""
-    body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
+def user_turn(prompt: str, attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The user's content: attachments first (as Google advises for media), then the prompt."""
+    return {"role": "user", "parts": [*(attachments or []), {"text": prompt}]}
+
+
+def build_body(
+    options: Options,
+    contents: list[dict[str, Any]] | str,
+    schema: dict[str, Any] | None = None,
+    functions: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The JSON body, in the API's camelCase; *contents* is the history plus this cell's turn."""
+    turns = [user_turn(contents)] if isinstance(contents, str) else contents
+    body: dict[str, Any] = {"contents": turns}
     if options.system:
         body["systemInstruction"] = {"parts": [{"text": options.system}]}
     tools = _tools(options)
+    if functions:
+        tools.append({"functionDeclarations": functions})
     if tools:
         body["tools"] = tools
+    if options.tool_mode:
+        body["toolConfig"] = {"functionCallingConfig": {"mode": options.tool_mode}}
     if options.safety:
         body["safetySettings"] = [{"category": c, "threshold": t} for c, t in options.safety]
     if options.cached_content:

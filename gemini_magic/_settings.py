@@ -17,7 +17,7 @@ from IPython.core.error import UsageError
 
 from ._options import Options
 
-__all__ = ["COMETAPI_BASE_URL", "GOOGLE_BASE_URL", "KEY_ENV_VARS", "Settings", "resolve_settings"]
+__all__ = ["COMETAPI_BASE_URL", "GOOGLE_BASE_URL", "KEY_ENV_VARS", "Settings", "no_key_error", "resolve_settings"]
 
 GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
 COMETAPI_BASE_URL = "https://api.cometapi.com"
@@ -36,6 +36,7 @@ class Settings:
     max_retries: int
     api_key: str = field(repr=False)
     key_source: str = ""
+    key_vars: tuple[str, ...] = KEY_ENV_VARS
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __repr__(self) -> str:
@@ -59,6 +60,14 @@ class Settings:
             return {}
         value = f"Bearer {self.api_key}" if self.auth == "bearer" else self.api_key
         return {self.auth_header(): value}
+
+
+def no_key_error(key_vars: tuple[str, ...] = KEY_ENV_VARS) -> UsageError:
+    return UsageError(
+        "No API key: set one of "
+        + ", ".join(key_vars)
+        + " (e.g. %env GEMINI_API_KEY=…, or get a key at https://aistudio.google.com/apikey)."
+    )
 
 
 def resolve_settings(
@@ -97,11 +106,7 @@ def resolve_settings(
             api_key, key_source = env[var].strip(), var
             break
     if not api_key and need_key:
-        raise UsageError(
-            "No API key: set one of "
-            + ", ".join(key_vars)
-            + " (e.g. %env GEMINI_API_KEY=…, or get a key at https://aistudio.google.com/apikey)."
-        )
+        raise no_key_error(key_vars)
     if api_key and not (api_key.isascii() and api_key.isprintable() and " " not in api_key):
         raise UsageError(
             f"the key in {key_source} contains spaces or characters an HTTP header cannot carry; was it pasted whole?"
@@ -130,5 +135,6 @@ def resolve_settings(
         max_retries=max_retries,
         api_key=api_key,
         key_source=key_source,
+        key_vars=key_vars,
         sources=sources,
     )

@@ -15,7 +15,7 @@ def option_table() -> str:
         flags = ", ".join(f"`{flag}`" for flag in action.option_strings)
         metavar = (action.metavar or action.dest.upper()).replace("|", "\\|")
         value = "" if action.nargs == 0 else f"`{metavar}`"
-        help_text = " ".join((action.help or "").split()).replace("|", "\\|")
+        help_text = " ".join((action.help or "").split()).replace("%%", "%").replace("|", "\\|")
         rows.append(f"| {flags} | {value} | {help_text} |")
     return "\n".join(rows)
 
