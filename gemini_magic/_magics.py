@@ -155,10 +155,14 @@ class GeminiMagic(Magics):
         body = build_body(options, [*history, user], _schema(options, namespace), functions)
         url = endpoint(settings.base_url, settings.model, stream=options.stream)
         check_size(len(json.dumps(body, ensure_ascii=False).encode()))
-        if options.dry_run:
-            _show_dry_run(url, settings.auth_header(), settings.masked_key(), body)
-            return
         from ._cache import ResponseCache
+
+        cache = ResponseCache(self.cache_dir) if use_cache else None
+        if options.dry_run:
+            cached = cache is not None and cache.get(cache.key(url, body)) is not None
+            note = f"cache: {'hit' if cached else 'miss'} in {self.cache_dir}" if cache else ""
+            _show_dry_run(url, settings.auth_header(), settings.masked_key(), body, note)
+            return
         from ._exchange import Exchange
 
         def store(response: GeminiResponse) -> None:
@@ -180,7 +184,7 @@ class GeminiMagic(Magics):
             json_mode=options.json,
             max_tokens=options.max_tokens,
             store=store,
-            cache=ResponseCache(self.cache_dir) if use_cache else None,
+            cache=cache,
             tools=tools,
             run_tools=options.run_tools,
             max_rounds=self.max_tool_rounds,
@@ -240,7 +244,7 @@ def _shorten(value: Any) -> Any:
     return value
 
 
-def _show_dry_run(url: str, auth_header: str, masked: str, body: dict[str, Any]) -> None:
+def _show_dry_run(url: str, auth_header: str, masked: str, body: dict[str, Any], note: str = "") -> None:
     """What would be sent; the key is replaced by a description of it."""
     from IPython.display import display
 
@@ -250,6 +254,7 @@ def _show_dry_run(url: str, auth_header: str, masked: str, body: dict[str, Any])
         f"{auth_header}: {masked}",
         "",
         json.dumps(_shorten(body), indent=2, ensure_ascii=False),
+        *([f"\n({note})"] if note else []),
     ]
     text = "\n".join(lines)
     display({"text/plain": text, "text/markdown": f"```http\n{text}\n```"}, raw=True)

@@ -96,3 +96,44 @@ def test_cache_key_ignores_stream_method_and_never_sees_the_key() -> None:
     assert stream == plain
     assert ResponseCache.key("https://h/v1beta/models/other:generateContent", body) != plain
     assert ResponseCache.key("https://h/v1beta/models/m:generateContent", {"contents": []}) != plain
+
+
+def test_sources_for_maps_files_url_context_and_recitation() -> None:
+    from conftest import assert_inert
+
+    from gemini_magic._citations import sources_html, sources_markdown
+
+    candidate = {
+        "groundingMetadata": {
+            "groundingChunks": [
+                {"maps": {"uri": "https://maps.google.com/?cid=1", "title": "Café Olé", "placeId": "p1"}},
+                {
+                    "retrievedContext": {
+                        "title": "handbook.pdf",
+                        "uri": "gs://bucket/handbook.pdf",
+                        "text": "Rule  one.",
+                    }
+                },
+            ]
+        },
+        "urlContextMetadata": {
+            "urlMetadata": [
+                {"retrievedUrl": "https://a.example/x", "urlRetrievalStatus": "URL_RETRIEVAL_STATUS_PAYWALL"}
+            ]
+        },
+        "citationMetadata": {
+            "citationSources": [{"uri": "https://code.example/repo", "license": "MIT"}, {"startIndex": 3}]
+        },
+    }
+    page = sources_html(candidate)
+    assert_inert(page)
+    assert (
+        '<a href="https://maps.google.com/?cid=1" target="_blank" rel="noopener noreferrer nofollow">Café Olé</a>'
+        in page
+    )
+    assert "handbook.pdf" in page and 'href="gs://' not in page and "Rule one." in page
+    assert "PAYWALL" in page and "https://a.example/x" in page
+    assert "MIT" in page and "(no link)" in page
+    assert (
+        sources_markdown(candidate) == "**Sources**\n\n1. [Café Olé](https://maps.google.com/?cid=1)\n2. handbook.pdf"
+    )

@@ -364,6 +364,8 @@ def test_cache_hit_sends_no_request_and_needs_no_key(kernel: Kernel, gemini: Gem
     gemini.push(sse(text_events(["Cached ", "answer."])))
     first = kernel.run("%%gemini --cache -t 0\nSame question")
     assert len(gemini.requests) == 1
+    dry = displays(kernel.run("%%gemini --cache --dry-run -t 0\nSame question"))[0]["data"]["text/plain"]
+    assert dry.endswith(f"(cache: hit in {tmp_path / 'cache'})")
     second = kernel.run("%%gemini --cache -t 0\nSame question")
     assert len(gemini.requests) == 1  # served from disk
     assert displays(second)[0]["data"]["text/html"].endswith("· cached</small></p></div>")
