@@ -8,7 +8,6 @@ IPython extension. Everything past request building is imported on first use.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,6 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, Enum, Float, Int, Unicode, validate
 
-from ._conversation import ChatStore
 from ._options import Options, gemini_arguments, parse_options
 from ._prompt import interpolate
 from ._request import build_body, endpoint, user_turn
@@ -24,6 +22,7 @@ from ._settings import DEFAULT_MODEL, GOOGLE_BASE_URL, Settings, resolve_setting
 
 if TYPE_CHECKING:
     from ._client import GeminiClient
+    from ._conversation import ChatStore
     from ._response import GeminiResponse
 
 __all__ = ["GeminiMagic"]
@@ -59,7 +58,7 @@ class GeminiMagic(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._client: GeminiClient | None = None  # made on first use: loading stays fast
-        self.chats = ChatStore()
+        self._chats: ChatStore | None = None
 
     @validate("timeout")
     def _check_timeout(self, proposal: Any) -> float:
@@ -80,6 +79,15 @@ class GeminiMagic(Magics):
 
             self._client = GeminiClient()
         return self._client
+
+    @property
+    def chats(self) -> ChatStore:
+        """This session's conversations, by name."""
+        if self._chats is None:
+            from ._conversation import ChatStore
+
+            self._chats = ChatStore()
+        return self._chats
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -202,7 +210,11 @@ def _cell_key(shell: Any, prompt: str) -> str:
     except TypeError:
         parent = kernel.get_parent() if kernel is not None else {}
     cell_id = ((parent or {}).get("metadata") or {}).get("cellId")
-    return f"cell:{cell_id}" if cell_id else "prompt:" + hashlib.sha256(prompt.encode()).hexdigest()[:16]
+    if cell_id:
+        return f"cell:{cell_id}"
+    import hashlib
+
+    return "prompt:" + hashlib.sha256(prompt.encode()).hexdigest()[:16]
 
 
 def _schema(options: Options, namespace: dict[str, Any]) -> dict[str, Any] | None:
