@@ -30,7 +30,7 @@ __all__ = ["LiveView", "TerminalView", "WidgetView", "final_bundles", "make_view
 
 UPDATE_INTERVAL = 0.1  # seconds between live updates after the first one, at the least
 MAX_INTERVAL = 0.5  # … and at the most
-FLUSH_BUDGET = 0.03  # share of a core live updates may use: a costly update spaces out the next ones
+FLUSH_BUDGET = 0.02  # share of a core live updates may use: a costly update spaces out the next ones
 TICK_INTERVAL = 0.1  # the "thinking… 3.2 s" counter
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
