@@ -18,7 +18,6 @@ n-byte answer costs O(n).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from ._images import GeminiImage, image_of
@@ -153,11 +152,6 @@ class _Candidate:
             and bool(last.get("thought")) == bool(part.get("thought"))
         )
 
-    def text_so_far(self, *, thought: bool) -> Iterator[str]:
-        for part, pieces in zip(self.parts, self.pieces):
-            if pieces and bool(part.get("thought")) == thought:
-                yield from pieces
-
     def result(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.content_seen:
@@ -225,20 +219,6 @@ class ResponseAccumulator:
             else:
                 _merge_field(self._top, key, value)
         return delta
-
-    @property
-    def finish_reason(self) -> str | None:
-        first = self._candidates.get(0)
-        return first.meta.get("finishReason") if first else None
-
-    @property
-    def blocked(self) -> bool:
-        return bool((self._top.get("promptFeedback") or {}).get("blockReason"))
-
-    def text(self, *, thought: bool = False) -> str:
-        """Candidate 0's text so far (joined on demand, for partial results)."""
-        first = self._candidates.get(0)
-        return "".join(first.text_so_far(thought=thought)) if first else ""
 
     def result(self) -> GeminiResponse:
         response = GeminiResponse()
