@@ -176,6 +176,8 @@ def _is_empty(value: Any) -> bool:
 
 def _merge_field(target: dict[str, Any], key: str, value: Any) -> None:
     """Newer non-empty values win; dicts merge key by key so partial metadata accumulates."""
+    if value.__class__ is str and value and target.get(key) == value:
+        return  # the same modelVersion / responseId again: the common case in a stream
     if _is_empty(value):
         target.setdefault(key, value)
         return

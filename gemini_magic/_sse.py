@@ -41,6 +41,11 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> Iterator[dict[str, Any]]:
         """Consume one network read; yield every event it completes."""
+        if not self._buf and not self._data and not self._raw and _single_event(chunk):
+            # The common case — one whole ``data: {...}`` event per read — without the line loop.
+            self._data.append(chunk[5:].strip())
+            yield from self._dispatch()
+            return
         self._buf += chunk
         start = 0
         pos = self._scan
@@ -118,6 +123,15 @@ class SSEDecoder:
         if isinstance(body, list) and body:
             body = body[0]
         raise GeminiAPIError.from_body(body, mid_stream=True)
+
+
+def _single_event(chunk: bytes) -> bool:
+    """One complete ``data:`` line followed by its blank line, and no other line break."""
+    if not chunk.startswith(b"data:"):
+        return False
+    if chunk.endswith(b"\r\n\r\n"):
+        return chunk.count(b"\n") == 2 and chunk.count(b"\r") == 2
+    return chunk.endswith(b"\n\n") and chunk.count(b"\n") == 2 and b"\r" not in chunk
 
 
 def _is_field(line: bytes) -> bool:
