@@ -20,7 +20,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(os.environ.get("GEMINI_MAGIC_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
+
+def _find_fixtures() -> Path:
+    """$GEMINI_MAGIC_FIXTURES, else ../shared/fixtures beside the checkout (as CI lays it out),
+    else beside the repository a local clone was made from."""
+    if os.environ.get("GEMINI_MAGIC_FIXTURES"):
+        return Path(os.environ["GEMINI_MAGIC_FIXTURES"])
+    repo = Path(__file__).resolve().parents[1]
+    beside = repo.parent / "shared" / "fixtures"
+    if beside.is_dir():
+        return beside
+    import subprocess
+
+    origin = subprocess.run(
+        ["git", "-C", str(repo), "config", "remote.origin.url"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():
+        candidate = Path(origin).resolve().parent / "shared" / "fixtures"
+        if candidate.is_dir():
+            return candidate
+    return beside
+
+
+FIXTURES = _find_fixtures()
 
 DROP = object()  # close the socket without ending the chunked body
 
