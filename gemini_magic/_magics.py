@@ -8,7 +8,6 @@ IPython extension. Everything past request building is imported on first use.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -17,7 +16,7 @@ from traitlets import Bool, Enum, Float, Int, Unicode, validate
 
 from ._options import Options, gemini_arguments, parse_options
 from ._prompt import interpolate
-from ._request import build_body, endpoint, user_turn
+from ._request import endpoint
 from ._settings import DEFAULT_MODEL, GOOGLE_BASE_URL, Settings, resolve_settings
 
 if TYPE_CHECKING:
@@ -148,28 +147,19 @@ class GeminiMagic(Magics):
             prompt = interpolate(prompt, namespace)
         use_cache = self.cache if options.cache is None else options.cache
         settings = self.settings(options, need_key=not (options.dry_run or use_cache))
-        from ._attach import attachment_parts, check_size
+        from ._cache import ResponseCache
+        from ._prepare import prepare, show_dry_run
 
-        user = user_turn(prompt, attachment_parts(options.attach, namespace))
         conversation = self.chats.get_or_create(options.chat) if options.chat else None
         key = _cell_key(self.shell, prompt)
         history = conversation.history(key) if conversation else []
-        tools = {}
-        if options.tools:
-            from ._tools import declaration, resolve_tools
-
-            tools = resolve_tools(options.tools, namespace)
-        functions = [declaration(name, func) for name, func in tools.items()]
-        body = build_body(options, [*history, user], _schema(options, namespace), functions)
+        request = prepare(options, prompt, namespace, history)
         url = endpoint(settings.base_url, settings.model, stream=options.stream)
-        check_size(len(json.dumps(body, ensure_ascii=False).encode()))
-        from ._cache import ResponseCache
-
         cache = ResponseCache(self.cache_dir) if use_cache else None
         if options.dry_run:
-            cached = cache is not None and cache.get(cache.key(url, body)) is not None
+            cached = cache is not None and cache.get(cache.key(url, request.body)) is not None
             note = f"cache: {'hit' if cached else 'miss'} in {self.cache_dir}" if cache else ""
-            _show_dry_run(url, settings.auth_header(), settings.masked_key(), body, note)
+            show_dry_run(url, settings.auth_header(), settings.masked_key(), request.body, note)
             return
         from ._exchange import Exchange
 
@@ -178,22 +168,21 @@ class GeminiMagic(Magics):
             if options.out:
                 namespace[options.out] = response
 
-        del body["contents"]
         exchange = Exchange(
             shell=self.shell,
             client=self.client,
             settings=settings,
             url=url,
-            body=body,
+            body={k: v for k, v in request.body.items() if k != "contents"},
             history=history,
-            user=user,
+            user=request.user,
             stream=options.stream,
             show_thoughts=options.show_thoughts,
             json_mode=options.json,
             max_tokens=options.max_tokens,
             store=store,
             cache=cache,
-            tools=tools,
+            tools=request.tools,
             run_tools=options.run_tools,
             max_rounds=self.max_tool_rounds,
         )
@@ -215,58 +204,3 @@ def _cell_key(shell: Any, prompt: str) -> str:
     import hashlib
 
     return "prompt:" + hashlib.sha256(prompt.encode()).hexdigest()[:16]
-
-
-def _schema(options: Options, namespace: dict[str, Any]) -> dict[str, Any] | None:
-    """Look up ``--schema VAR``: a JSON Schema dict, or a class with ``model_json_schema()``."""
-    if options.schema is None:
-        return None
-    name, *attrs = options.schema.split(".")
-    if name not in namespace:
-        raise UsageError(f"--schema: no variable named {name!r} in the notebook")
-    value = namespace[name]
-    for attr in attrs:
-        value = getattr(value, attr, None)
-    if hasattr(value, "model_json_schema"):
-        value = value.model_json_schema()
-    if not isinstance(value, dict):
-        raise UsageError(f"--schema: {options.schema} is a {type(value).__name__}, expected a JSON Schema dict")
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"--schema: {options.schema} is not JSON-serialisable ({exc})") from None
-    return value
-
-
-def _shorten(value: Any) -> Any:
-    """Long base64 (inline data, thought signatures) as a size, so a dry run stays readable."""
-    if isinstance(value, dict):
-        return {
-            k: (
-                f"<{len(v):,} characters of base64>"
-                if k in ("data", "thoughtSignature") and len(v) > 80
-                else _shorten(v)
-            )
-            if isinstance(v, str)
-            else _shorten(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_shorten(v) for v in value]
-    return value
-
-
-def _show_dry_run(url: str, auth_header: str, masked: str, body: dict[str, Any], note: str = "") -> None:
-    """What would be sent; the key is replaced by a description of it."""
-    from IPython.display import display
-
-    lines = [
-        f"POST {url}",
-        "Content-Type: application/json",
-        f"{auth_header}: {masked}",
-        "",
-        json.dumps(_shorten(body), indent=2, ensure_ascii=False),
-        *([f"\n({note})"] if note else []),
-    ]
-    text = "\n".join(lines)
-    display({"text/plain": text, "text/markdown": f"```http\n{text}\n```"}, raw=True)
