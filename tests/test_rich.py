@@ -11,7 +11,6 @@ import pytest
 from conftest import Kernel, assert_inert, displays, error_of, printed
 from gemini_server import FIXTURES, GeminiTestServer, Reply, fixture_bytes, fixture_sse, json_reply, sse
 
-from gemini_magic._citations import marker_positions
 from gemini_magic._response import GeminiResponse
 
 
@@ -36,22 +35,22 @@ def stored(kernel: Kernel) -> GeminiResponse:
 
 
 def assert_markers_follow_segments(page: str, response: GeminiResponse) -> int:
-    """Each support's marker numbers come right after the end of its segment text."""
+    """Each support's numbers appear as [n] links right after the end of its segment's text.
+
+    The expected numbers come straight from the recorded metadata: all supports ending at the
+    same byte offset share one run of markers, in ascending order.
+    """
     grounding = response.candidate["groundingMetadata"]
+    chunks_at: dict[int, set[int]] = {}
+    for support in grounding["groundingSupports"]:
+        numbers = {i + 1 for i in support["groundingChunkIndices"]}
+        chunks_at.setdefault(support["segment"]["endIndex"], set()).update(numbers)
     seen = visible_text(page)
     checked = 0
     for support in grounding["groundingSupports"]:
-        segment_text = support["segment"]["text"]
-        tail = re.sub(r"[*_`#]", "", segment_text).strip()[-14:]
-        numbers = marker_positions(response.text, grounding)
-        # all markers at this position, e.g. "[1][2][3]"
-        end_markers = next(
-            "".join(f"[{n}]" for n in nums)
-            for pos, nums in numbers.items()
-            if all(f"{n}" for n in nums)
-            and response.text[:pos].rstrip("*_ ").endswith(segment_text.rstrip("*_ ")[-10:])
-        )
-        assert f"{tail}{end_markers}" in seen, (tail, end_markers)
+        tail = re.sub(r"[*_`#]", "", support["segment"]["text"]).strip()[-14:]
+        markers = "".join(f"[{n}]" for n in sorted(chunks_at[support["segment"]["endIndex"]]))
+        assert f"{tail}{markers}" in seen, (tail, markers)
         checked += 1
     return checked
 
