@@ -22,7 +22,8 @@ class MarkdownStream:
         self.blocks: list[str] = []  # HTML of committed text, one entry per commit
         self._pieces: list[str] = []  # text not committed yet
         self._length = 0  # characters in ``_pieces``
-        self._partial = ""  # the incomplete last line (already in ``_pieces``)
+        self._partial: list[str] = []  # the unfinished last line, in pieces (also in ``_pieces``)
+        self._partial_length = 0
         self._boundary = 0  # last safe cut, as an offset into the uncommitted text
         self._fence: str | None = None  # the code fence open at the end of the scanned lines
         self._math_open = False
@@ -30,18 +31,29 @@ class MarkdownStream:
         self._tail_cache: tuple[int, str] = (-1, "")
 
     def append(self, text: str) -> None:
-        """Add streamed text; only classifies the lines it completes (no rendering here)."""
+        """Add streamed text; only classifies the lines it completes (no rendering here).
+
+        The unfinished last line is kept as pieces and joined only when its newline arrives, so
+        a long line streamed in many small chunks still costs O(n).
+        """
         if not text:
             return
         self._pieces.append(text)
-        data = self._partial + text
-        base = self._length - len(self._partial)
+        start = self._length - self._partial_length  # offset of the unfinished line
         self._length += len(text)
-        pos = 0
-        while (end := data.find("\n", pos)) >= 0:
-            self._line(data[pos:end], base + pos)
+        end = text.find("\n")
+        if end < 0:
+            self._partial.append(text)
+            self._partial_length += len(text)
+            return
+        self._partial.append(text[:end])
+        self._line("".join(self._partial), start)
+        pos = end + 1
+        while (end := text.find("\n", pos)) >= 0:
+            self._line(text[pos:end], self._length - len(text) + pos)
             pos = end + 1
-        self._partial = data[pos:]
+        self._partial = [text[pos:]]
+        self._partial_length = len(text) - pos
 
     def _line(self, line: str, offset: int) -> None:
         if self._fence is not None:
