@@ -20,7 +20,11 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Close pooled connections when the extension is unloaded."""
+    """Close pooled connections and remove the input transformer the magic added."""
+    from ._magics import _keep_question_marks
+
+    if _keep_question_marks in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(_keep_question_marks)
     magics = ipython.magics_manager.registry.get("GeminiMagic")
     if magics is not None and magics._client is not None:
         magics._client.close()

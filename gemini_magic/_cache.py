@@ -4,19 +4,38 @@ The key is a SHA-256 of the endpoint path (model and method), the host and the c
 — never the API key, which is not part of the request body or URL. Entries are the merged response
 as JSON, written atomically. The default folder, ``.gemini-cache`` beside the notebook, can travel
 with a class notebook so students re-run it without a key.
+
+The cache only ever saves work: an entry that is not a regular file, too large or not a JSON
+object is a miss, and a folder that cannot be written (read-only, full disk) leaves the answer
+shown and no temporary file behind. Either is one line on stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["ResponseCache"]
+from ._attach import read_regular
+
+__all__ = ["MAX_ENTRY_BYTES", "ResponseCache"]
+
+MAX_ENTRY_BYTES = 64 * 1024 * 1024  # far above any real answer (inline images included)
+
+
+def _warn(message: str) -> None:
+    print(f"gemini-magic: {message}", file=sys.stderr)
+
+
+def _miss(path: Path, reason: str) -> None:
+    _warn(f"cache entry {path}: {reason}; treated as a miss")
 
 
 class ResponseCache:
@@ -35,24 +54,47 @@ class ResponseCache:
         return self.folder / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """The stored response, or None: a missing, unreadable or corrupt entry is a miss."""
+        path = self._path(key)
         try:
-            data = json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            raw = read_regular(path, MAX_ENTRY_BYTES)
+        except (FileNotFoundError, NotADirectoryError):  # nothing cached (a bad folder is reported by put)
             return None
-        return data if isinstance(data, dict) else None
+        except (OSError, ValueError) as exc:
+            return _miss(path, exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            return _miss(path, "is not valid JSON")
+        return data if isinstance(data, dict) else _miss(path, "is not a JSON object")
 
     def put(self, key: str, response: dict[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(response, handle, ensure_ascii=False)
-        os.replace(temp, self._path(key))
+        """Save atomically; a failure to save is reported, never raised (the answer is already shown)."""
+        data = json.dumps(response, ensure_ascii=False).encode()
+        if len(data) > MAX_ENTRY_BYTES:
+            _warn(f"answer not cached: {len(data) / 2**20:.0f} MB is over the {MAX_ENTRY_BYTES >> 20} MB limit")
+            return
+        temp = None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temp, self._path(key))
+            temp = None
+        except OSError as exc:
+            _warn(f"answer not cached in {self.folder}: {exc.strerror or exc}")
+        finally:
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
 
     def clear(self) -> int:
-        """Delete every entry; returns how many there were."""
+        """Delete every entry (regular files only); returns how many there were."""
         count = 0
         if self.folder.is_dir():
             for entry in self.folder.glob("*.json"):
-                entry.unlink()
-                count += 1
+                if stat.S_ISREG(entry.lstat().st_mode):
+                    entry.unlink()
+                    count += 1
         return count

@@ -1,19 +1,26 @@
 """One ``%%gemini`` call from request to stored result: send, merge, show, then judge.
 
-The order in the ``finally`` matters: whatever happened (API error, dropped connection, Ctrl-C),
+The order matters: whatever happened (API error, malformed event, dropped connection, Ctrl-C),
 the partial answer is first stored and shown as the static output, and only then is the failure
-raised, so "Run All" stops without losing what the user already received.
+raised, so "Run All" stops without losing what the user already received. The live view is a
+context manager, so even a failure in our own rendering stops its ticker and closes its widgets.
+
+A failure leaves as a bare one-line error: no traceback and no chained exception, because those
+reach into the network library's frames (whose locals hold the request headers, key included, and
+the response buffers) and ``sys.last_traceback`` would keep them alive and show them to ``%debug``.
+Ctrl-C becomes :class:`GeminiInterrupted`, still a ``KeyboardInterrupt``.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from ._client import RetryHook
 from ._display import final_bundles, make_view
-from ._errors import GeminiAnswerError, GeminiError, GeminiStreamError
+from ._errors import GeminiAnswerError, GeminiError, GeminiInterrupted, GeminiStreamError
 from ._layout import AnswerLayout
 from ._response import GeminiResponse, ResponseAccumulator
 from ._settings import Settings
@@ -21,7 +28,30 @@ from ._summary import block_note, finish_note, footer_text
 
 __all__ = ["call"]
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
+
+def _one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Raise *func*'s GeminiError (Ctrl-C as GeminiInterrupted) bare: no traceback below this wrapper,
+    no chained exception, so neither the network frames nor the call's own buffers stay reachable."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        failure: GeminiError
+        try:
+            return func(*args, **kwargs)
+        except GeminiError as exc:
+            failure = exc
+        except KeyboardInterrupt:  # Ctrl-C after the stream, while storing or rendering
+            failure = GeminiInterrupted()
+        failure.__context__ = failure.__cause__ = None
+        raise failure.with_traceback(None)
+
+    return wrapper
+
+
+@_one_line_errors
 def call(
     *,
     shell: Any,
@@ -41,42 +71,45 @@ def call(
     cached answer); *note* is added to the footer (e.g. "cached").
     """
     layout = AnswerLayout(show_thoughts=show_thoughts, json_mode=json_mode)
-    view = make_view(shell, layout, f"{settings.model} · thinking…")
-    view.start()
     accumulator = ResponseAccumulator()
     timings: dict[str, Any] = {"first": None, "total": None}
-    started = time.perf_counter()
-
-    def on_retry(attempt: int, delay: float, error: GeminiError) -> None:
-        view.status(f"{error} — retrying in {delay:.1f} s (retry {attempt} of {settings.max_retries})")
-
-    failure: BaseException | None = None
     notes: list[str] = []
-    try:
-        for event in fetch(on_retry):
-            parts = accumulator.add(event)
-            if parts and timings["first"] is None:
-                timings["first"] = time.perf_counter() - started
-            view.update(parts)
-    except KeyboardInterrupt as exc:
-        failure = exc
-        notes.append("stopped by the user (interrupt); the connection was closed")
-    except GeminiError as exc:
-        failure = exc
-        notes.append(str(exc))
-    finally:
-        timings["total"] = time.perf_counter() - started
-        response = accumulator.result()
-        response.request = request
+    failure: GeminiError | None = None
+    with make_view(shell, layout, f"{settings.model} · thinking…") as view:
+
+        def on_retry(attempt: int, delay: float, error: GeminiError) -> None:
+            view.status(f"{error} — retrying in {delay:.1f} s (retry {attempt} of {settings.max_retries})")
+
+        started = time.perf_counter()
+        try:
+            for event in fetch(on_retry):
+                parts = accumulator.add(event)
+                if parts and timings["first"] is None:
+                    timings["first"] = time.perf_counter() - started
+                view.update(parts)
+        except KeyboardInterrupt:
+            failure = GeminiInterrupted()
+        except GeminiError as exc:
+            failure = exc
+        finally:
+            timings["total"] = time.perf_counter() - started
+            response = accumulator.result()
+            response.request = request
+            store(response)
         if failure is None:
             failure = _judge(response, stream, max_tokens, notes)
-        if isinstance(failure, GeminiError):
+        else:
+            notes.append(str(failure))
+        if failure is not None:
             failure.partial_chars = len(response.text)
-        store(response)
         footer = footer_text(response, settings.model, timings) + (f" · {note}" if note else "")
-        view.finish(final_bundles(response, layout, footer, notes))
-    if failure is not None:
-        raise failure
+        try:
+            view.finish(final_bundles(response, layout, footer, notes))
+        except Exception:
+            if failure is None:
+                raise  # our own rendering failed: that is the error to see (the view falls back to text)
+        if failure is not None:
+            raise failure
     return response
 
 

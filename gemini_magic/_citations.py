@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import html
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from ._sanitize import sanitize
+from ._markdown import markdown_text, placeholder
+from ._sanitize import IFRAME_SANDBOX, sanitize
 
 __all__ = ["insert_markers", "marker_positions", "sources_html", "sources_markdown"]
 
@@ -56,16 +57,23 @@ def _segment_end(data: bytes, start: int, end: int, text: str | None) -> int:
     return found + len(wanted) if found >= 0 else end
 
 
-def insert_markers(text: str, positions: dict[int, list[int]], chunks: list[Any]) -> str:
-    """*text* with ``[n]`` links at the given character positions (inline HTML inside Markdown)."""
+def insert_markers(text: str, positions: dict[int, list[int]], chunks: list[Any]) -> tuple[str, dict[str, str]]:
+    """*text* with a placeholder at each cited position, and the ``[n]`` link HTML for each one.
+
+    The markers are not written into the Markdown as raw HTML (raw HTML in model text is shown as
+    text); :func:`render_markdown` fills the placeholders in before its final sanitizing pass.
+    """
     pieces: list[str] = []
+    inserts: dict[str, str] = {}
     last = 0
     for pos in sorted(positions):
+        token = placeholder("c", len(inserts))
+        inserts[token] = "".join(_marker(n, chunks[n - 1]) for n in positions[pos])
         pieces.append(text[last:pos])
-        pieces.append("".join(_marker(n, chunks[n - 1]) for n in positions[pos]))
+        pieces.append(token)
         last = pos
     pieces.append(text[last:])
-    return "".join(pieces)
+    return "".join(pieces), inserts
 
 
 def _marker(number: int, chunk: dict[str, Any]) -> str:
@@ -135,18 +143,20 @@ def sources_html(candidate: dict[str, Any]) -> str:
             licence = f" <small>{html.escape(str(source['license']))}</small>" if source.get("license") else ""
             rows.append(f"<li>{label}{licence}</li>")
         parts.append(f"<p><small>Recitation sources</small></p><ul>{''.join(rows)}</ul>")
-    safe = sanitize("".join(parts))
     suggestions = (grounding.get("searchEntryPoint") or {}).get("renderedContent")
     if suggestions:
-        safe += search_suggestions_html(str(suggestions))
-    return safe
+        parts.append(search_suggestions_html(str(suggestions)))
+    return sanitize("".join(parts))
 
 
 def search_suggestions_html(rendered: str) -> str:
-    """Google's Search Suggestions chip, isolated: no scripts, no same-origin, own CSS only."""
+    """Google's Search Suggestions chip, isolated: no scripts, no same-origin, own CSS only.
+
+    The sanitizer forces the ``sandbox`` value and allows ``srcdoc`` but never ``src``.
+    """
     return (
         '<iframe class="gm-search-suggestions" title="Google Search Suggestions" '
-        'sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer" '
+        f'sandbox="{IFRAME_SANDBOX}" referrerpolicy="no-referrer" '
         f'style="width:100%;height:64px;border:0" srcdoc="{html.escape(rendered, quote=True)}"></iframe>'
     )
 
@@ -157,8 +167,14 @@ def sources_markdown(candidate: dict[str, Any]) -> str:
     lines = []
     for number, chunk in enumerate(chunks, 1):
         uri, title = _chunk_link(chunk)
-        lines.append(f"{number}. [{title}]({uri})" if uri else f"{number}. {title}")
+        lines.append(
+            f"{number}. [{markdown_text(title)}]({_markdown_url(uri)})" if uri else f"{number}. {markdown_text(title)}"
+        )
     return ("**Sources**\n\n" + "\n".join(lines)) if lines else ""
+
+
+def _markdown_url(uri: str) -> str:
+    return quote(uri, safe=":/?#@!$&'*+,;=%~[]")
 
 
 def _clip(text: str, limit: int) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from ._options import Options
+from ._sanitize import sanitize
 
 if TYPE_CHECKING:
     from ._magics import GeminiMagic
@@ -42,13 +43,17 @@ def config(magic: GeminiMagic) -> None:
         ("max_retries", str(settings.max_retries), settings.sources["max_retries"]),
         ("cache", f"{magic.cache} ({magic.cache_dir})", "%config GeminiMagic.cache / --cache"),
         ("max_tool_rounds", str(magic.max_tool_rounds), "%config GeminiMagic.max_tool_rounds"),
+        ("max_response", f"{settings.max_response_bytes / (1 << 20):g} MB", settings.sources["max_response_mb"]),
+        ("remote_images", str(magic.remote_images), "%config GeminiMagic.remote_images"),
     ]
     body = "".join(
         f"<tr><td>{n}</td><td><code>{html.escape(v)}</code></td><td>{html.escape(s)}</td></tr>" for n, v, s in rows
     )
     _show(
         {
-            "text/html": f"<table><thead><tr><th>setting</th><th>value</th><th>from</th></tr></thead><tbody>{body}</tbody></table>",
+            "text/html": sanitize(
+                f"<table><thead><tr><th>setting</th><th>value</th><th>from</th></tr></thead><tbody>{body}</tbody></table>"
+            ),
             "text/plain": "\n".join(f"{n:<16} {v}  ({s})" for n, v, s in rows),
         }
     )
@@ -79,7 +84,8 @@ def chat(magic: GeminiMagic, rest: str) -> None:
 
 
 def _transcript(turns: list[dict[str, Any]]) -> dict[str, str]:
-    from ._markdown import render_markdown
+    from ._errors import printable
+    from ._markdown import render_markdown, safe_markdown
     from ._parts import part_markdown
 
     blocks_md = []
@@ -89,9 +95,9 @@ def _transcript(turns: list[dict[str, Any]]) -> dict[str, str]:
         blocks_md.append(f"**{turn.get('role', 'user')}:** " + "\n\n".join(pieces))
     markdown = "\n\n---\n\n".join(blocks_md)
     return {
-        "text/html": f'<div class="gemini-magic">{render_markdown(markdown)}</div>',
-        "text/markdown": markdown,
-        "text/plain": markdown,
+        "text/html": sanitize(f'<div class="gemini-magic">{render_markdown(markdown)}</div>'),
+        "text/markdown": safe_markdown(markdown),
+        "text/plain": printable(markdown),
     }
 
 

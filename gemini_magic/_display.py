@@ -8,23 +8,35 @@
   (``text/html`` + ``text/markdown`` + ``text/plain``), images follow as real ``image/png`` /
   ``image/jpeg`` bundles, and the widgets are closed, so a saved, reloaded or exported notebook
   shows the answer instead of "Loading widget…" (ipywidgets#2279).
-* In terminal IPython (no widget front end) text is written to stdout as it arrives.
+* In terminal IPython (no widget front end) text is written to stdout as it arrives, without
+  control characters: model text must not set the window title or write the clipboard.
+* A view is a context manager: whatever raises inside the ``with`` (the network, Ctrl-C, or our own
+  rendering), the ticker thread stops, the widgets close and a static output takes their place
+  (plain text if rendering was what failed), and the exception goes on unchanged.
 
 ipywidgets is imported only when a live view is first created.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import sys
 import threading
 import time
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from ._citations import sources_html, sources_markdown
+from ._errors import printable
 from ._images import GeminiImage
 from ._layout import AnswerLayout
+from ._markdown import markdown_text
 from ._response import GeminiResponse
+from ._sanitize import sanitize
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["LiveView", "TerminalView", "WidgetView", "final_bundles", "make_view"]
 
@@ -42,6 +54,20 @@ class LiveView:
     def __init__(self, layout: AnswerLayout, label: str) -> None:
         self.layout = layout
         self.label = label  # e.g. "gemini-3-flash-preview · thinking…"
+        self.finished = False
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """On an error before :meth:`finish`, leave the answer as plain text; never mask the error."""
+        if exc is None or self.finished:
+            return
+        with contextlib.suppress(Exception):  # the error already on its way out is the one to report
+            self.finish([_plain_bundle(self.layout)])
 
     def start(self) -> None: ...
 
@@ -50,7 +76,9 @@ class LiveView:
     def update(self, parts: list[dict[str, Any]]) -> None:
         self.layout.add(parts)
 
-    def finish(self, bundles: list[Bundle]) -> None: ...
+    def finish(self, bundles: list[Bundle]) -> None:
+        """Leave *bundles* as the static result (subclasses call this once they have)."""
+        self.finished = True
 
 
 class WidgetView(LiveView):
@@ -102,7 +130,7 @@ class WidgetView(LiveView):
                 return
             elapsed = time.monotonic() - self._started
             note = f" — {html.escape(self._note)}" if self._note else ""
-            self._status.value = f"<i>{html.escape(self.label)} {elapsed:.1f} s{note}</i>"
+            self._status.value = sanitize(f"<i>{html.escape(self.label)} {elapsed:.1f} s{note}</i>")
 
     def _tick(self) -> None:
         while not self._stop.wait(TICK_INTERVAL):
@@ -146,12 +174,14 @@ class WidgetView(LiveView):
         self._sent_blocks = len(layout.blocks)
         thoughts = layout.thoughts_html()
         if thoughts != self._thoughts_value:
-            self._thoughts.value = self._thoughts_value = thoughts
+            self._thoughts_value = thoughts
+            self._thoughts.value = sanitize(thoughts)
         self._set_page("".join(self._page_html) + layout.tail_html())
 
     def _set_page(self, value: str) -> None:
         if value != self._page_value:
-            self._page.value = self._page_value = value
+            self._page_value = value
+            self._page.value = sanitize(value)  # blocks are sanitized already; the page as sent is too
 
     def _new_page(self, *between: Any) -> None:
         """Freeze the open page with its committed HTML, add *between*, and open a new page."""
@@ -163,17 +193,22 @@ class WidgetView(LiveView):
         self._box.children = (*self._box.children, *added)
 
     def finish(self, bundles: list[Bundle]) -> None:
+        """Replace the widgets with *bundles*; the ticker stops and the widgets close even if that fails."""
         from IPython.display import display
 
-        self._stop_ticker()
-        (data, metadata), *rest = bundles
-        if self._handle is not None:
-            self._handle.update(data, raw=True, metadata=metadata)
-        for data, metadata in rest:
-            display(data, raw=True, metadata=metadata)
-        for widget in self._widgets:
-            widget.close()
-        self._widgets = []
+        try:
+            self._stop_ticker()
+            (data, metadata), *rest = bundles
+            if self._handle is not None:
+                self._handle.update(data, raw=True, metadata=metadata)
+            for data, metadata in rest:
+                display(data, raw=True, metadata=metadata)
+            super().finish(bundles)
+        finally:
+            self._stop.set()
+            for widget in self._widgets:
+                widget.close()
+            self._widgets = []
 
 
 class TerminalView(LiveView):
@@ -184,19 +219,21 @@ class TerminalView(LiveView):
 
     def status(self, message: str) -> None:
         if message:
-            print(f"[{message}]", file=sys.stderr, flush=True)
+            print(f"[{printable(message)}]", file=sys.stderr, flush=True)
 
     def update(self, parts: list[dict[str, Any]]) -> None:
         super().update(parts)
         for part in parts:
             if part.get("text") and not part.get("thought"):
-                sys.stdout.write(part["text"])
+                sys.stdout.write(printable(part["text"]))
                 self._wrote = True
         sys.stdout.flush()
 
     def finish(self, bundles: list[Bundle]) -> None:
         footer = bundles[-1][1].get("gemini_magic", {}).get("footer", "")
-        print(("\n" if self._wrote else "") + footer, flush=True)
+        sys.stdout.write(("\n" if self._wrote else "") + (f"{printable(footer)}\n" if footer else ""))
+        sys.stdout.flush()
+        super().finish(bundles)
 
 
 def make_view(shell: Any, layout: AnswerLayout, label: str) -> LiveView:
@@ -204,6 +241,15 @@ def make_view(shell: Any, layout: AnswerLayout, label: str) -> LiveView:
     if shell is not None and getattr(shell, "kernel", None) is not None:
         return WidgetView(layout, label)
     return TerminalView(layout, label)
+
+
+def _plain_bundle(layout: AnswerLayout) -> Bundle:
+    """The answer as escaped plain text: what is left to show when rendering it failed."""
+    text = layout.answer_text() or "(no text)"
+    return {
+        "text/plain": printable(text),
+        "text/html": f'<div class="gemini-magic"><pre>{html.escape(text)}</pre></div>',
+    }, {}
 
 
 def final_bundles(response: GeminiResponse, layout: AnswerLayout, footer: str, notes: list[str]) -> list[Bundle]:
@@ -229,19 +275,20 @@ def final_bundles(response: GeminiResponse, layout: AnswerLayout, footer: str, n
         for piece in (
             layout.markdown() or "*(no text)*",
             sources_markdown(candidate),
-            *(f"**⚠ {note}**" for note in notes),
+            *(f"**⚠ {markdown_text(note)}**" for note in notes),
             f"<sub>{html.escape(footer)}</sub>",
         )
         if piece
     )
-    plain = "\n".join([response.text or "(no text)", *(f"⚠ {note}" for note in notes), footer])
+    # text/plain is what terminal front ends (jupyter console) print: no control characters
+    plain = printable("\n".join([response.text or "(no text)", *(f"⚠ {note}" for note in notes), footer]))
     bundles: list[Bundle] = []
     for index, segment in enumerate(segments):
         if isinstance(segment, GeminiImage):
             bundles.append(({segment.mime_type: segment.base64(), "text/plain": repr(segment)}, metadata))
             continue
         body = segment + (tail_html if index == len(segments) - 1 else "")
-        data = {"text/html": f'<div class="gemini-magic">{body}</div>'}
+        data = {"text/html": sanitize(f'<div class="gemini-magic">{body}</div>')}  # last step: nothing after it
         if index == 0:  # the whole answer as Markdown and text, once
             data["text/markdown"] = markdown
             data["text/plain"] = plain

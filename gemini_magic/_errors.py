@@ -13,11 +13,16 @@ Two families, handled differently on purpose:
     ├── GeminiAPIError        the API answered with an ``{"error": …}`` body (before or mid-stream)
     ├── GeminiConnectionError could not connect, timed out, or the connection dropped
     ├── GeminiStreamError     the stream was malformed or ended without a finishReason
-    └── GeminiAnswerError     a well-formed response that holds no answer (blocked, cut, …)
+    ├── GeminiAnswerError     a well-formed response that holds no answer (blocked, cut, …)
+    └── GeminiInterrupted     Ctrl-C while the answer streamed (also a KeyboardInterrupt)
+
+Messages often quote the server, so :func:`printable` strips control characters from them before
+they reach a terminal.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = [
@@ -25,8 +30,22 @@ __all__ = [
     "GeminiAnswerError",
     "GeminiConnectionError",
     "GeminiError",
+    "GeminiInterrupted",
     "GeminiStreamError",
+    "printable",
 ]
+
+# ESC sequences whole (CSI, OSC such as window titles and OSC 52 clipboard writes, DCS/APC/PM/SOS,
+# and two-character escapes), then any other C0 control but tab and newline, DEL, and C1.
+_ESCAPES = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~]?)"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def printable(text: str) -> str:
+    """*text* without anything a terminal would act on (colours, titles, clipboard, clear screen)."""
+    return _ESCAPES.sub("", text)
 
 
 class GeminiError(Exception):
@@ -38,7 +57,7 @@ class GeminiError(Exception):
     def _render_traceback_(self) -> list[str]:
         """Short trace for IPython: the error class and message, plus what was kept."""
         red, reset = "\x1b[31m", "\x1b[0m"
-        lines = [f"{red}{type(self).__name__}{reset}: {self}"]
+        lines = [f"{red}{type(self).__name__}{reset}: {printable(str(self))}"]
         if self.partial_chars:
             lines.append(
                 f"The {self.partial_chars} characters received before the failure are kept on screen and in _gemini."
@@ -115,3 +134,18 @@ class GeminiStreamError(GeminiError):
 
 class GeminiAnswerError(GeminiError):
     """A complete response with nothing to show: a blocked prompt, an empty cut answer, and so on."""
+
+
+class GeminiInterrupted(GeminiError, KeyboardInterrupt):
+    """The user pressed Ctrl-C (interrupted the kernel) while the answer streamed.
+
+    Still a ``KeyboardInterrupt``, so ``except KeyboardInterrupt`` and "Run All" behave as usual,
+    but shown as one line instead of the trace through the network library.
+    """
+
+    def __init__(self, message: str = "stopped by the user (interrupt); the connection was closed") -> None:
+        super().__init__(message)
+
+    def _render_traceback_(self) -> list[str]:
+        kept = f"; the {self.partial_chars} characters received are kept in _gemini" if self.partial_chars else ""
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}{kept}"]

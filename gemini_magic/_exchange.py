@@ -17,11 +17,15 @@ from typing import Any
 from ._cache import ResponseCache
 from ._call import call
 from ._client import GeminiClient, RetryHook
+from ._errors import printable
 from ._response import GeminiResponse
+from ._sanitize import sanitize
 from ._settings import Settings, no_key_error
 from ._tools import run_calls
 
-__all__ = ["Exchange"]
+__all__ = ["SHOWN_CHARS", "Exchange"]
+
+SHOWN_CHARS = 300  # of each tool call and result in the "Ran" list
 
 
 @dataclass
@@ -44,15 +48,20 @@ class Exchange:
     max_rounds: int = 5
 
     def run(self) -> tuple[GeminiResponse, list[dict[str, Any]]]:
+        """Ask; with ``--run-tools`` run the calls and send their results back, ``max_rounds`` times at most."""
         turns = [self.user]
-        for _ in range(self.max_rounds + 1):
+        for round_ in range(self.max_rounds + 1):
             response = self._once({**self.body, "contents": [*self.history, *turns]})
             parts = (response.candidate.get("content") or {}).get("parts") or []
             if parts:
                 turns.append({"role": "model", "parts": parts})
-            calls = [p["functionCall"] for p in parts if isinstance(p.get("functionCall"), dict)]
+            calls = [
+                p["functionCall"] for p in parts if isinstance(p, dict) and isinstance(p.get("functionCall"), dict)
+            ]
             if not (calls and self.run_tools):
                 return response, turns
+            if round_ == self.max_rounds:
+                break
             replies = run_calls(calls, self.tools)
             _show_tool_results(calls, replies)
             turns.append({"role": "user", "parts": replies})
@@ -90,23 +99,27 @@ class Exchange:
 
 
 def _show_tool_results(calls: list[dict[str, Any]], replies: list[dict[str, Any]]) -> None:
-    """One line per function run: what was called and what went back to the model."""
+    """One line per function run: what was called and what went back to the model, each cut to
+    ``SHOWN_CHARS`` (the whole exchange is in ``_gemini``; a 5 MB argument must not fill the notebook)."""
     from IPython.display import display
 
     rows = []
     for call_, reply in zip(calls, replies, strict=True):
-        args = json.dumps(call_.get("args") or {}, ensure_ascii=False)
+        args = json.dumps(call_.get("args") or {}, ensure_ascii=False, default=repr)
         result = json.dumps(reply["functionResponse"]["response"], ensure_ascii=False, default=repr)
-        rows.append((f"{call_.get('name')}({args})", result[:300]))
+        rows.append((_cut(f"{call_.get('name')}({args})"), _cut(result)))
     text = "\n".join(f"ran {c} → {r}" for c, r in rows)
     items = "".join(f"<li><code>{html.escape(c)}</code> → <code>{html.escape(r)}</code></li>" for c, r in rows)
-    display(
-        {"text/plain": text, "text/html": f'<div class="gemini-magic"><small>Ran</small><ul>{items}</ul></div>'},
-        raw=True,
-    )
+    page = f'<div class="gemini-magic"><small>Ran</small><ul>{items}</ul></div>'
+    display({"text/plain": printable(text), "text/html": sanitize(page)}, raw=True)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
 
 
 def _show_note(message: str) -> None:
     from IPython.display import display
 
-    display({"text/plain": f"⚠ {message}", "text/html": f"<p><strong>⚠ {html.escape(message)}</strong></p>"}, raw=True)
+    page = f"<p><strong>⚠ {html.escape(message)}</strong></p>"
+    display({"text/plain": f"⚠ {printable(message)}", "text/html": sanitize(page)}, raw=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ._citations import insert_markers, marker_positions
 from ._images import GeminiImage, image_of
-from ._markdown import highlight, render_markdown
+from ._markdown import fenced, highlight, render_markdown, safe_markdown
 from ._parts import part_html, part_markdown
 from ._stream import MarkdownStream
 
@@ -150,17 +150,17 @@ class AnswerLayout:
         mine = {p - run.start: n for p, n in positions.items() if run.start <= p <= run.start + run.length}
         if not mine:
             return run.stream.html()
-        return render_markdown(insert_markers(text, mine, chunks))
+        return render_markdown(*insert_markers(text, mine, chunks))
 
     def answer_text(self) -> str:
         return "".join(run.text() for run in self.runs if isinstance(run, TextRun))
 
     def markdown(self) -> str:
-        """The answer as Markdown (for the text/markdown output)."""
+        """The answer as Markdown (for the text/markdown output), without raw HTML or unsafe links."""
         pieces = []
         for run in self.runs:
             if isinstance(run, TextRun):
-                pieces.append(f"```json\n{_pretty_json(run.text())}\n```" if self.json_mode else run.text())
+                pieces.append(fenced(_pretty_json(run.text()), "json") if self.json_mode else safe_markdown(run.text()))
             else:
                 shown = f"*[{run!r}]*" if isinstance(run, GeminiImage) else run.markdown
                 pieces.append(f"\n\n{shown}\n\n")

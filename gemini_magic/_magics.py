@@ -8,15 +8,18 @@ IPython extension. Everything past request building is imported on first use.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Bool, Enum, Float, Int, Unicode, validate
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from traitlets import Bool, Enum, Float, Int, Unicode, observe, validate
 
 from ._options import Options, gemini_arguments, parse_options
 from ._prompt import interpolate
 from ._request import endpoint
+from ._sanitize import policy
 from ._settings import DEFAULT_MODEL, GOOGLE_BASE_URL, Settings, resolve_settings
 
 if TYPE_CHECKING:
@@ -26,7 +29,20 @@ if TYPE_CHECKING:
 
 __all__ = ["GeminiMagic"]
 
-_CONFIG_NAMES = ("model", "base_url", "api_key_env", "auth", "timeout", "max_retries", "cache", "cache_dir")
+# a "%gemini ... ?" line, which IPython's help syntax would take (see _keep_question_marks)
+_QUESTION_LINE = re.compile(r"([ \t]*)%gemini([ \t][^\n]*\?[ \t]*)(\r?\n?)\Z")
+
+_CONFIG_NAMES = (
+    "model",
+    "base_url",
+    "api_key_env",
+    "auth",
+    "timeout",
+    "max_retries",
+    "max_response_mb",
+    "cache",
+    "cache_dir",
+)
 
 
 @magics_class
@@ -46,6 +62,9 @@ class GeminiMagic(Magics):
     )
     timeout = Float(120.0, help="Seconds to wait for each network read.").tag(config=True)
     max_retries = Int(3, help="Retries for 429/500/502/503/504 answers, with backoff.").tag(config=True)
+    max_response_mb = Int(256, help="Largest response read, in MB (past it: an error, the part received kept).").tag(
+        config=True
+    )
     cache = Bool(False, help="Answer identical requests from the on-disk cache (like --cache on every cell).").tag(
         config=True
     )
@@ -53,11 +72,23 @@ class GeminiMagic(Magics):
         config=True
     )
     max_tool_rounds = Int(5, help="Most rounds of function calls --run-tools answers in one cell.").tag(config=True)
+    remote_images = Bool(
+        False,
+        help="Load images that model text links to (![alt](https://…)). Off by default: such a link can carry "
+        "notebook data to any host, so it is shown as a link instead. Images the API returns always show.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._client: GeminiClient | None = None  # made on first use: loading stays fast
         self._chats: ChatStore | None = None
+        if shell is not None and _keep_question_marks not in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.append(_keep_question_marks)
+        policy.remote_images = self.remote_images
+
+    @observe("remote_images")
+    def _remote_images_changed(self, change: Any) -> None:
+        policy.remote_images = bool(change["new"])
 
     @validate("timeout")
     def _check_timeout(self, proposal: Any) -> float:
@@ -98,6 +129,9 @@ class GeminiMagic(Magics):
         configured = {n for n in _CONFIG_NAMES if n in section or values[n] != self.trait_defaults(n)}
         return resolve_settings(options, values, configured, need_key=need_key)
 
+    # IPython would otherwise run every {expression} and $name in the magic's line itself, before
+    # the magic sees it: a prompt is text, and only _prompt.interpolate fills in {name}.
+    @no_var_expand
     @gemini_arguments
     @cell_magic
     def gemini(self, line: str, cell: str) -> None:
@@ -121,6 +155,7 @@ class GeminiMagic(Magics):
             raise UsageError("the cell is empty: write the prompt below the %%gemini line")
         self._ask(options, prompt)
 
+    @no_var_expand
     @line_magic("gemini")
     def gemini_line(self, line: str) -> None:
         """``%gemini models | config | chats | chat NAME [--reset] | cache clear | <prompt>``."""
@@ -154,6 +189,10 @@ class GeminiMagic(Magics):
         key = _cell_key(self.shell, prompt)
         history = conversation.history(key) if conversation else []
         request = prepare(options, prompt, namespace, history)
+        if len(settings.api_key) >= 16 and settings.api_key in json.dumps(request.body, ensure_ascii=False):
+            # e.g. --attach .env or {os.environ}: it would be sent, kept in _gemini.request and cached
+            # (a shorter "key", say for a local proxy, would match ordinary words)
+            raise UsageError("the request holds your API key (from an attachment or the prompt); nothing was sent")
         url = endpoint(settings.base_url, settings.model, stream=options.stream)
         cache = ResponseCache(self.cache_dir) if use_cache else None
         if options.dry_run:
@@ -189,6 +228,22 @@ class GeminiMagic(Magics):
         _, turns = exchange.run()
         if conversation is not None:
             conversation.record(key, turns)
+
+
+def _keep_question_marks(lines: list[str]) -> list[str]:
+    """IPython reads a line ending in ``?`` as a help request (``%gemini What is a qubit?`` looked up
+    ``qubit``): such a ``%gemini`` line becomes its call before that rule sees it. Cell magics are
+    left alone, so a ``%%gemini`` prompt is never touched."""
+    if not lines or lines[0].lstrip().startswith("%%"):
+        return lines
+    out = []
+    for line in lines:
+        match = _QUESTION_LINE.match(line)
+        if match:
+            indent, rest, end = match.groups()
+            line = f"{indent}get_ipython().run_line_magic('gemini', {rest.strip()!r}){end}"
+        out.append(line)
+    return out
 
 
 def _cell_key(shell: Any, prompt: str) -> str:

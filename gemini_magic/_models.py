@@ -3,6 +3,8 @@
 ``GET /v1beta/models`` pages with ``nextPageToken``; embedding, Imagen (``predict``) and Veo
 models share the list, so only models whose ``supportedGenerationMethods`` include
 ``generateContent`` are kept (``streamGenerateContent`` is never listed, though they all stream).
+Every field the table reads is type-checked first: a page of the wrong shape is a
+``GeminiStreamError`` naming the field, not a ``TypeError`` from deep in the formatting.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import html
 from typing import Any
 from urllib.parse import urlencode
 
-from ._client import GeminiClient
+from ._client import GeminiClient, _kind
+from ._errors import GeminiStreamError
+from ._sanitize import sanitize
 from ._settings import Settings
 
 __all__ = ["list_models", "models_bundle"]
@@ -19,17 +23,55 @@ __all__ = ["list_models", "models_bundle"]
 MAX_PAGES = 50
 
 
+# What each field the table reads must be, checked before it is read.
+_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "name": ((str,), "a string"),
+    "displayName": ((str,), "a string"),
+    "inputTokenLimit": ((int,), "a whole number"),
+    "outputTokenLimit": ((int,), "a whole number"),
+    "thinking": ((bool,), "true or false"),
+    "supportedGenerationMethods": ((list,), "a list of strings"),
+}
+
+
 def list_models(client: GeminiClient, settings: Settings, *, page_size: int = 1000) -> list[dict[str, Any]]:
+    """Every page of ``/v1beta/models``; only the models that can ``generateContent``."""
     models: list[dict[str, Any]] = []
     token = ""
     for _ in range(MAX_PAGES):
         query = {"pageSize": page_size, **({"pageToken": token} if token else {})}
         page = client.get(f"{settings.base_url}/v1beta/models?{urlencode(query)}", settings)
-        models.extend(m for m in page.get("models") or [] if isinstance(m, dict))
-        token = page.get("nextPageToken") or ""
+        listed = _field(page, "models", (list,), "a list", [])
+        models += [_model(m, f"models[{len(models) + i}]") for i, m in enumerate(listed)]
+        token = _field(page, "nextPageToken", (str,), "a string", "")
         if not token:
             break
-    return [m for m in models if "generateContent" in (m.get("supportedGenerationMethods") or [])]
+    return [m for m in models if "generateContent" in m.get("supportedGenerationMethods", [])]
+
+
+def _model(model: Any, where: str) -> dict[str, Any]:
+    if not isinstance(model, dict):
+        raise GeminiStreamError(f"the model list has {_kind(model)} at {where}, where a model object belongs")
+    for name, (types, expected) in _FIELDS.items():
+        _field(model, name, types, expected, None, where=f"{where}.")
+    model = {key: value for key, value in model.items() if value is not None}  # null reads as absent
+    if any(not isinstance(m, str) for m in model.get("supportedGenerationMethods", [])):
+        raise GeminiStreamError(
+            f"the model list has a {where}.supportedGenerationMethods that is not a list of strings"
+        )
+    return model
+
+
+def _field(
+    obj: dict[str, Any], name: str, types: tuple[type, ...], expected: str, default: Any, where: str = ""
+) -> Any:
+    """``obj[name]`` if it is one of *types* (a bool is not a number); *default* when absent or null."""
+    value = obj.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise GeminiStreamError(f"the model list has {where}{name} as {_kind(value)}; expected {expected}")
+    return value
 
 
 def models_bundle(models: list[dict[str, Any]]) -> dict[str, str]:
@@ -50,6 +92,8 @@ def models_bundle(models: list[dict[str, Any]]) -> dict[str, str]:
     width = max((len(r[0]) for r in rows), default=10)
     text = "\n".join(f"{r[0]:<{width}}  {r[2]:>10}  {r[3]:>8}  {r[4]}" for r in rows)
     return {
-        "text/html": f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table><p><small>{len(rows)} models</small></p>",
+        "text/html": sanitize(
+            f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table><p><small>{len(rows)} models</small></p>"
+        ),
         "text/plain": f"{text}\n{len(rows)} models",
     }

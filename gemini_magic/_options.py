@@ -8,17 +8,25 @@ anything is sent.
 
 from __future__ import annotations
 
-import math
 import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 
-__all__ = ["SAFETY_CATEGORIES", "SAFETY_THRESHOLDS", "Options", "gemini_arguments", "parse_options"]
+__all__ = [
+    "MAX_TIMEOUT",
+    "SAFETY_CATEGORIES",
+    "SAFETY_THRESHOLDS",
+    "Options",
+    "base_url_problem",
+    "gemini_arguments",
+    "parse_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +51,7 @@ SAFETY_THRESHOLDS = {
     "high": "BLOCK_ONLY_HIGH",
     "unspecified": "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
 }
+MAX_TIMEOUT = 3600.0  # seconds; a larger value overflows the socket layer and never helps
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/@]*$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
@@ -181,13 +190,14 @@ def _validate(ns: Any) -> Options:
         raise UsageError(f"-o/--out: {ns.out!r} is not a valid variable name")
     if ns.aspect_ratio is not None and ns.aspect_ratio not in ASPECT_RATIOS:
         raise UsageError(f"--aspect-ratio: {ns.aspect_ratio!r} is not one of {', '.join(ASPECT_RATIOS)}")
-    if ns.timeout is not None and not (ns.timeout > 0 and math.isfinite(ns.timeout)):
-        raise UsageError(f"--timeout: expected a positive number of seconds, got {ns.timeout:g}")
+    if ns.timeout is not None and not 0 < ns.timeout <= MAX_TIMEOUT:
+        raise UsageError(f"--timeout: expected a positive number of seconds up to {MAX_TIMEOUT:g}, got {ns.timeout:g}")
     auth = None if ns.auth is None else ns.auth.lower()
     if auth not in (None, "key", "bearer"):
         raise UsageError(f"--auth: expected 'key' or 'bearer', got {ns.auth!r}")
-    if ns.base_url is not None and not re.match(r"^https?://[^\s/]+", ns.base_url):
-        raise UsageError(f"--base-url: {ns.base_url!r} is not an http(s) URL")
+    problem = None if ns.base_url is None else base_url_problem(ns.base_url)
+    if problem:
+        raise UsageError(f"--base-url: {problem}")
     tool_mode = None if ns.tool_mode is None else ns.tool_mode.upper()
     if tool_mode not in (None, "AUTO", "ANY", "NONE", "VALIDATED"):
         raise UsageError(f"--tool-mode: expected AUTO, ANY or NONE, got {ns.tool_mode!r}")
@@ -234,6 +244,37 @@ def _validate(ns: Any) -> Options:
         tool_mode=tool_mode,
         cache=ns.cache,
     )
+
+
+def base_url_problem(url: str) -> str | None:
+    """What makes *url* unusable as the API host, as "'URL' is …" for a one-line UsageError; or None.
+
+    Checked before anything is sent: ``requests`` would raise ValueError or LocationParseError
+    deep inside, with the request headers (the key) in the frames of the traceback. The URL is
+    quoted without user info, query or fragment, where a pasted key would sit.
+    """
+    shown = repr(re.sub(r"//[^/]*@", "//…@", re.split(r"[?#]", url, maxsplit=1)[0])[:100])
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return f"{shown} contains spaces or control characters"
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [IPv6 address
+        return f"{shown} is not a URL"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if parts.scheme not in ("http", "https"):
+        return f"{shown} is not an http(s) URL"
+    if "@" in parts.netloc:
+        return f"{shown} holds a user name or password; the key belongs in GEMINI_API_KEY"
+    if not parts.hostname:
+        return f"{shown} has no host name"
+    if port == 0:
+        return f"{shown} has a port that is not a number from 1 to 65535"
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return f"{shown} has a query or fragment; give only scheme, host, port and path"
+    return None
 
 
 def _thinking(value: str | None) -> tuple[str | None, int | None]:

@@ -10,7 +10,7 @@ import html
 import json
 from typing import Any
 
-from ._markdown import highlight
+from ._markdown import code_span, fenced, highlight, markdown_text
 from ._response import part_kind
 
 __all__ = ["part_html", "part_markdown"]
@@ -36,22 +36,32 @@ def _outcome(value: dict[str, Any]) -> str:
 
 
 def part_markdown(part: dict[str, Any]) -> str:
-    """A Markdown rendering of one non-text part (for the text/markdown output and terminals)."""
+    """A Markdown rendering of one non-text part (for the text/markdown output and terminals).
+
+    Values come from the model or server: code goes in fences no backtick inside can close, and
+    everything else in code spans or escaped, so the Markdown holds no raw HTML.
+    """
     kind = part_kind(part)
     value = part.get(kind)
     if kind == "executableCode" and isinstance(value, dict):
-        return f"```{_language(value)}\n{value.get('code', '')}\n```"
+        return fenced(str(value.get("code", "")), _language(value))
     if kind == "codeExecutionResult" and isinstance(value, dict):
-        return f"Output ({_outcome(value)}):\n\n```\n{value.get('output', '')}\n```"
-    if kind in ("functionCall", "toolCall") and isinstance(value, dict):
-        name = value.get("name") or value.get("toolType", "tool")
-        return f"`{name}({_compact(value.get('args', {}))})`"
-    if kind in ("functionResponse", "toolResponse") and isinstance(value, dict):
-        name = value.get("name") or value.get("toolType", "tool")
-        return f"`{name}` → `{_compact(value.get('response', {}), 160)}`"
-    if kind == "inlineData" and isinstance(value, dict):
-        size = len(str(value.get("data", ""))) * 3 // 4
-        return f"[{value.get('mimeType', 'data')}, {size:,} bytes]"
+        return f"Output ({markdown_text(_outcome(value))}):\n\n{fenced(str(value.get('output', '')))}"
+    if kind in ("functionCall", "toolCall", "functionResponse", "toolResponse") and isinstance(value, dict):
+        return code_span(_text(kind, value))
+    return markdown_text(_text(kind, value))
+
+
+def _text(kind: str, value: Any) -> str:
+    """One line of plain text for a tool call, a tool result or a data part."""
+    if isinstance(value, dict):
+        name = str(value.get("name") or value.get("toolType") or "tool")
+        if kind in ("functionCall", "toolCall"):
+            return f"{name}({_compact(value.get('args', {}))})"
+        if kind in ("functionResponse", "toolResponse"):
+            return f"{name} → {_compact(value.get('response', {}), 160)}"
+        if kind == "inlineData":
+            return f"[{value.get('mimeType', 'data')}, {len(str(value.get('data', ''))) * 3 // 4:,} bytes]"
     return f"[{kind}]"
 
 
@@ -66,4 +76,4 @@ def part_html(part: dict[str, Any]) -> str:
             f"<p><small>Output ({html.escape(_outcome(value))})</small></p>"
             f"<pre><samp>{html.escape(str(value.get('output', '')))}</samp></pre>"
         )
-    return f"<p><code>{html.escape(part_markdown(part).strip('`'))}</code></p>"
+    return f"<p><code>{html.escape(_text(kind, value))}</code></p>"

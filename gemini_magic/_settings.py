@@ -15,7 +15,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ._options import Options
+from ._options import MAX_TIMEOUT, Options, base_url_problem
 
 __all__ = ["COMETAPI_BASE_URL", "GOOGLE_BASE_URL", "KEY_ENV_VARS", "Settings", "no_key_error", "resolve_settings"]
 
@@ -23,6 +23,7 @@ GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
 COMETAPI_BASE_URL = "https://api.cometapi.com"
 KEY_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "COMETAPI_KEY")
 DEFAULT_MODEL = "gemini-3-flash-preview"
+DEFAULT_MAX_RESPONSE_MB = 256  # a whole response; one image with its signature is ~8 MB
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Settings:
     timeout: float
     max_retries: int
     api_key: str = field(repr=False)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_MB << 20
     key_source: str = ""
     key_vars: tuple[str, ...] = KEY_ENV_VARS
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -118,15 +120,23 @@ def resolve_settings(
         default_base = COMETAPI_BASE_URL
     base_url = str(pick("base_url", options.base_url, "GEMINI_BASE_URL", default_base)).strip().rstrip("/")
     base_url = base_url.removesuffix("/v1beta")
-    if not base_url.startswith(("http://", "https://")):
-        raise UsageError(f"base URL {base_url!r} ({sources['base_url']}) is not an http(s) URL")
+    problem = base_url_problem(base_url)
+    if problem:
+        raise UsageError(f"base URL from {sources['base_url']}: {problem}")
 
     model = str(pick("model", options.model, "GEMINI_MODEL", config.get("model") or DEFAULT_MODEL)).strip()
     auth = str(pick("auth", options.auth, None, config.get("auth", "key"))).lower()
     if auth not in ("key", "bearer"):
         raise UsageError(f"auth {auth!r} ({sources['auth']}) must be 'key' or 'bearer'")
     timeout = float(pick("timeout", options.timeout, None, config.get("timeout", 120.0)))
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise UsageError(
+            f"timeout {timeout:g} ({sources['timeout']}) must be more than 0 and at most {MAX_TIMEOUT:g} seconds"
+        )
     max_retries = int(pick("max_retries", None, None, config.get("max_retries", 3)))
+    max_mb = float(pick("max_response_mb", None, None, config.get("max_response_mb", DEFAULT_MAX_RESPONSE_MB)))
+    if not 1 <= max_mb <= 1 << 20:
+        raise UsageError(f"max_response_mb {max_mb:g} ({sources['max_response_mb']}) must be from 1 to {1 << 20}")
     return Settings(
         model=model,
         base_url=base_url,
@@ -134,6 +144,7 @@ def resolve_settings(
         timeout=timeout,
         max_retries=max_retries,
         api_key=api_key,
+        max_response_bytes=int(max_mb * (1 << 20)),
         key_source=key_source,
         key_vars=key_vars,
         sources=sources,

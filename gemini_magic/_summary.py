@@ -52,19 +52,31 @@ def finish_note(response: GeminiResponse, max_tokens: int | None = None) -> str 
     return f"{note} [{reason}]" + (f": {message}" if message else "")
 
 
+_SAFETY_BLOCKS = {"SAFETY", "IMAGE_SAFETY"}  # the only block reasons --safety thresholds can change
+
+
 def block_note(response: GeminiResponse) -> str | None:
-    """The sentence for a prompt the API refused to answer at all (``promptFeedback.blockReason``)."""
-    feedback = response.get("promptFeedback") or {}
-    reason = feedback.get("blockReason")
-    if not reason:
+    """The sentence for a prompt the API refused to answer at all.
+
+    A ``promptFeedback.blockReason`` says so; so does a ``promptFeedback`` with no candidate at
+    all (``candidates: []``), even when the reason is left out. The reason is named as sent and
+    Vertex's ``blockReasonMessage`` is quoted; ``--safety`` is advised only where it can help.
+    """
+    feedback = response.get("promptFeedback")
+    if not feedback or not (feedback.get("blockReason") or not response.get("candidates")):
         return None
+    reason = feedback.get("blockReason") or "no blockReason given"
     blocked = [
         r.get("category", "?").removeprefix("HARM_CATEGORY_")
         for r in feedback.get("safetyRatings") or ()
         if r.get("blocked")
     ]
     detail = f" ({', '.join(blocked)})" if blocked else ""
-    return f"the prompt was blocked [{reason}]{detail}; nothing was generated — rephrase it or adjust --safety"
+    advice = "rephrase it or adjust --safety" if reason in _SAFETY_BLOCKS else "rephrase it"
+    message = feedback.get("blockReasonMessage")
+    return f"the prompt was blocked [{reason}]{detail}; nothing was generated — {advice}" + (
+        f". The API says: {message}" if message else ""
+    )
 
 
 def footer_text(response: GeminiResponse, model: str, timings: dict[str, Any]) -> str:

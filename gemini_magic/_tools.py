@@ -18,6 +18,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from ._errors import GeminiStreamError
+
 __all__ = ["declaration", "resolve_tools", "run_calls"]
 
 _SIMPLE = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object", list: "array"}
@@ -99,7 +101,14 @@ def _param_docs(doc: str) -> dict[str, str]:
 
 
 def run_calls(calls: list[dict[str, Any]], tools: Mapping[str, Callable[..., Any]]) -> list[dict[str, Any]]:
-    """Run each ``functionCall``; return the ``functionResponse`` parts to send back, in order."""
+    """Run each ``functionCall``; return the ``functionResponse`` parts to send back, in order.
+
+    Raises ``GeminiStreamError`` when a call's name is not a string: no answer could name it.
+    """
+    for call in calls:  # checked first, so none runs when the answer cannot be sent
+        if not isinstance(call.get("name", ""), str):
+            kind = type(call["name"]).__name__
+            raise GeminiStreamError(f"malformed response: a functionCall name is a {kind}, expected a string")
     parts = []
     for call in calls:
         name = call.get("name", "")
@@ -107,6 +116,8 @@ def run_calls(calls: list[dict[str, Any]], tools: Mapping[str, Callable[..., Any
         func = tools.get(name)
         if func is None:
             response: dict[str, Any] = {"error": f"no function named {name!r} was offered"}
+        elif not isinstance(args, dict):
+            response = {"error": f"the arguments must be a JSON object, not a {type(args).__name__}"}
         else:
             try:
                 response = {"result": _jsonable(func(**args))}

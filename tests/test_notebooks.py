@@ -68,6 +68,7 @@ def check_ran(nb: Any, server: GeminiTestServer) -> None:
     assert FAKE_KEY not in nbformat.writes(nb)
 
 
+@pytest.mark.needs_fixtures
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_top_to_bottom(path: Path, gemini: GeminiTestServer, tmp_path: Path) -> None:
     nb = execute(path, gemini, tmp_path)
@@ -79,6 +80,7 @@ def test_notebook_runs_top_to_bottom(path: Path, gemini: GeminiTestServer, tmp_p
         assert (tmp_path / "axolotl.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.needs_fixtures
 def test_quickstart_without_a_key_says_how_to_set_one(gemini: GeminiTestServer, tmp_path: Path) -> None:
     gemini.responder = scenarios.answer
     nb = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
@@ -119,6 +121,7 @@ def binder_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield "binder"
 
 
+@pytest.mark.needs_fixtures
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_in_the_binder_environment(
     path: Path, binder_kernel: str, gemini: GeminiTestServer, tmp_path: Path

@@ -30,6 +30,7 @@ def all_parts(events: list[dict]) -> list[dict]:
 SSE_FIXTURES = sorted(p.name for p in FIXTURES.glob("*.sse"))
 
 
+@pytest.mark.needs_fixtures
 @pytest.mark.parametrize("name", SSE_FIXTURES)
 def test_recorded_stream_rebuilt_exactly(name: str) -> None:
     events = events_of(name)
@@ -57,6 +58,7 @@ def test_recorded_stream_rebuilt_exactly(name: str) -> None:
             assert response.candidate[key] == values[-1], key
 
 
+@pytest.mark.needs_fixtures
 def test_grounding_stream_details() -> None:
     response = merge(events_of("pydantic-ai__google-search-grounding_gemini-2.5-pro.sse"))
     grounding = response.candidate["groundingMetadata"]
@@ -66,6 +68,7 @@ def test_grounding_stream_details() -> None:
     assert len(response.parts) == 1  # 2.5 text deltas without signatures join into one part
 
 
+@pytest.mark.needs_fixtures
 def test_thought_summaries_split_from_answer_and_signature_kept_in_place() -> None:
     events = events_of("pydantic-ai__thought-summaries-stream_gemini-2.5-pro.sse")
     response = merge(events)
@@ -75,6 +78,7 @@ def test_thought_summaries_split_from_answer_and_signature_kept_in_place() -> No
     assert response.parts[1]["text"] == first_signed["text"]
 
 
+@pytest.mark.needs_fixtures
 def test_gemini3_trailing_empty_signed_part_is_kept() -> None:
     response = merge(events_of("pydantic-ai__code-execution-stream_gemini-3-flash.sse"))
     assert response.parts[-1]["text"] == "" and response.parts[-1]["thoughtSignature"]
@@ -82,6 +86,7 @@ def test_gemini3_trailing_empty_signed_part_is_kept() -> None:
     assert [next(iter(p)) for p in response.parts[:3]] == ["executableCode", "text", "codeExecutionResult"]
 
 
+@pytest.mark.needs_fixtures
 def test_missing_index_and_parts_and_usage_only_events() -> None:
     response = merge(events_of("pydantic-ai__text-stream-no-index-nonascii_gemini-2.0-flash.sse"))
     assert "°" in response.text and response.finish_reason == "STOP"
@@ -128,6 +133,7 @@ def test_multiple_candidates_and_repr() -> None:
     )
 
 
+@pytest.mark.needs_fixtures
 def test_image_fixture_repr_stays_short() -> None:
     response = merge(
         [json.loads((FIXTURES / "pydantic-ai__image-output-inlineData_gemini-2.5-flash-image.json").read_text())]

@@ -55,6 +55,7 @@ def assert_markers_follow_segments(page: str, response: GeminiResponse) -> int:
     return checked
 
 
+@pytest.mark.needs_fixtures
 def test_grounding_stream_markers_sources_queries_and_suggestions(kernel: Kernel, gemini: GeminiTestServer) -> None:
     gemini.push(fixture_sse("pydantic-ai__google-search-grounding_gemini-2.5-pro.sse"))
     outputs = kernel.run("%%gemini -m gemini-2.5-pro --search\nWeather in London?")
@@ -72,6 +73,7 @@ def test_grounding_stream_markers_sources_queries_and_suggestions(kernel: Kernel
     assert "**Sources**\n\n1. [" in markdown
 
 
+@pytest.mark.needs_fixtures
 def test_grounding_nonstream_byte_offsets(kernel: Kernel, gemini: GeminiTestServer) -> None:
     gemini.push(json_reply(fixture_bytes("pydantic-ai__google-search-grounding_gemini-2.5-pro.nonstream.json")))
     outputs = kernel.run("%%gemini -m gemini-2.5-pro --search --no-stream\nWeather?")
@@ -81,6 +83,7 @@ def test_grounding_nonstream_byte_offsets(kernel: Kernel, gemini: GeminiTestServ
     assert "77°F (25°C).[2]" in visible_text(page)  # after the non-ASCII "°": byte offsets, not characters
 
 
+@pytest.mark.needs_fixtures
 def test_gemini3_drifted_offsets_thoughts_and_tool_echo(kernel: Kernel, gemini: GeminiTestServer) -> None:
     gemini.push(json_reply(fixture_bytes("pydantic-ai__thoughts-toolCall-toolResponse-grounding_gemini-3-flash.json")))
     outputs = kernel.run("%%gemini --search --no-stream --show-thoughts --thinking HIGH\nNews?")
@@ -94,6 +97,7 @@ def test_gemini3_drifted_offsets_thoughts_and_tool_echo(kernel: Kernel, gemini: 
     assert "GOOGLE_SEARCH_WEB" in seen  # the server-side tool call, shown compactly
 
 
+@pytest.mark.needs_fixtures
 def test_thought_summaries_stream_collapsible(kernel: Kernel, gemini: GeminiTestServer) -> None:
     gemini.push(fixture_sse("pydantic-ai__thought-summaries-stream_gemini-2.5-pro.sse"))
     outputs = kernel.run("%%gemini -m gemini-2.5-pro --show-thoughts\nThink")
@@ -111,6 +115,7 @@ def test_thought_summaries_stream_collapsible(kernel: Kernel, gemini: GeminiTest
     assert "<details>" not in page
 
 
+@pytest.mark.needs_fixtures
 def test_code_execution_stream(kernel: Kernel, gemini: GeminiTestServer) -> None:
     gemini.push(fixture_sse("pydantic-ai__code-execution-stream_gemini-3-flash.sse"))
     outputs = kernel.run("%%gemini --code-execution\nCompute")
@@ -124,6 +129,7 @@ def test_code_execution_stream(kernel: Kernel, gemini: GeminiTestServer) -> None
     assert "$65465 - 6544 \\times 65464 - 6 + 1.02255$" in seen  # math left for the front end
 
 
+@pytest.mark.needs_fixtures
 def test_code_execution_failed_outcome(kernel: Kernel, gemini: GeminiTestServer) -> None:
     gemini.push(
         json_reply(fixture_bytes("vercel-ai__code-execution-multiple-results-OUTCOME_FAILED_gemini-3-flash.json"))
@@ -133,6 +139,7 @@ def test_code_execution_failed_outcome(kernel: Kernel, gemini: GeminiTestServer)
     assert "Output (OK)" in seen and "Output (FAILED)" in seen
 
 
+@pytest.mark.needs_fixtures
 def test_url_context_and_file_search(kernel: Kernel, gemini: GeminiTestServer) -> None:
     gemini.push(fixture_sse("pydantic-ai__url-context-stream_gemini-2.5-flash.sse"))
     outputs = kernel.run("%%gemini -m gemini-2.5-flash --url-context\nRead https://example.com")
@@ -151,6 +158,7 @@ def test_url_context_and_file_search(kernel: Kernel, gemini: GeminiTestServer) -
     assert "The capital of France is Paris.[1]" in seen
 
 
+@pytest.mark.needs_fixtures
 def test_image_output_is_a_real_bundle_and_stored(kernel: Kernel, gemini: GeminiTestServer, tmp_path) -> None:
     gemini.push(json_reply(fixture_bytes("pydantic-ai__image-output-inlineData_gemini-2.5-flash-image.json")))
     outputs = kernel.run("%%gemini -m gemini-2.5-flash-image --image --no-stream\nDraw")
@@ -167,6 +175,7 @@ def test_image_output_is_a_real_bundle_and_stored(kernel: Kernel, gemini: Gemini
     assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.needs_fixtures
 def test_big_image_with_big_signature_streams(kernel: Kernel, gemini: GeminiTestServer) -> None:
     recorded = json.loads(fixture_bytes("pydantic-ai__image-output-inlineData_gemini-2.5-flash-image.json"))
     image_part = next(p for p in recorded["candidates"][0]["content"]["parts"] if "inlineData" in p)
@@ -194,6 +203,7 @@ def test_big_image_with_big_signature_streams(kernel: Kernel, gemini: GeminiTest
     assert printed(check).split() == [str(len(signature)), str(len(image_part["inlineData"]["data"]))]
 
 
+@pytest.mark.needs_fixtures
 def test_no_image_finish_is_explained(kernel: Kernel, gemini: GeminiTestServer) -> None:
     gemini.push(json_reply(fixture_bytes("vercel-ai__finishReason-NO_IMAGE_gemini-3.1-flash-image.json")))
     error = error_of(kernel.run("%%gemini --image --no-stream\nDraw"))
@@ -201,12 +211,14 @@ def test_no_image_finish_is_explained(kernel: Kernel, gemini: GeminiTestServer) 
     assert "the model produced no image [NO_IMAGE]" in error["evalue"]
 
 
+@pytest.mark.needs_fixtures
 def test_safety_finish_names_the_category(kernel: Kernel, gemini: GeminiTestServer) -> None:
     gemini.push(json_reply(fixture_bytes("pydantic-ai__safety-block-finishReason-SAFETY_gemini-1.5-flash.json")))
     error = error_of(kernel.run("%%gemini --no-stream --safety all=low\nHi"))
     assert "stopped by the safety filters" in error["evalue"] and "[SAFETY]" in error["evalue"]
 
 
+@pytest.mark.needs_fixtures
 def test_function_call_is_shown_compactly(kernel: Kernel, gemini: GeminiTestServer) -> None:
     gemini.push(fixture_sse("pydantic-ai__function-call-thought-signature-stream_gemini-3-pro.sse"))
     outputs = kernel.run("%%gemini -m gemini-3-pro-preview\nWhich country?")
@@ -214,6 +226,7 @@ def test_function_call_is_shown_compactly(kernel: Kernel, gemini: GeminiTestServ
     assert "get_country({})" in visible_text(final(outputs)[0]["data"]["text/html"])
 
 
+@pytest.mark.needs_fixtures
 def test_footer_tokens_and_timing(kernel: Kernel, gemini: GeminiTestServer) -> None:
     gemini.push(fixture_sse("pydantic-ai__code-execution-stream_gemini-3-flash.sse"))
     page = final(kernel.run("%%gemini\nCompute"))[0]["data"]["text/html"]
@@ -256,5 +269,6 @@ def test_hostile_citations_are_inert(kernel: Kernel, gemini: GeminiTestServer, h
     assert "&lt;script&gt;parent.pwned=1" in re.search(r"<iframe[^>]*>", page).group(0)  # escaped in srcdoc
 
 
+@pytest.mark.needs_fixtures
 def test_fixture_dir_is_the_shared_one() -> None:
     assert (FIXTURES / "PROVENANCE.md").is_file()

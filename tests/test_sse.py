@@ -84,6 +84,7 @@ def test_malformed_events_are_reported() -> None:
         decode([b'data: {"a": 1}\r\n\r\n{"error": {"code": 5'])
 
 
+@pytest.mark.needs_fixtures
 @pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.sse")))
 def test_recorded_streams_decode_in_any_chunking(name: str) -> None:
     raw = (FIXTURES / name).read_bytes()

@@ -77,6 +77,7 @@ def run_cell(kc: Any, code: str, cell_id: str) -> dict[str, Any]:
     raise AssertionError("cell did not finish")
 
 
+@pytest.mark.needs_fixtures
 def test_three_turn_chat_keeps_signatures_and_reruns_replace(lab_kernel: Any, gemini: GeminiTestServer) -> None:
     first = "pydantic-ai__code-execution-stream_gemini-3-flash.sse"  # signed code, result, signed empty text
     second = "pydantic-ai__thought-summaries-stream_gemini-2.5-pro.sse"  # signature on the first answer text
@@ -129,6 +130,7 @@ def test_chat_default_name_and_failed_turn_not_recorded(lab_kernel: Any, gemini:
 # Attachments
 
 
+@pytest.mark.needs_fixtures
 def test_each_attachment_kind_reaches_the_request(kernel: Kernel, gemini: GeminiTestServer, tmp_path: Path) -> None:
     png = base64.b64decode(
         next(
@@ -320,6 +322,7 @@ def test_without_run_tools_calls_are_only_shown(kernel: Kernel, gemini: GeminiTe
 # %gemini line magic
 
 
+@pytest.mark.needs_fixtures
 def test_models_across_two_pages(kernel: Kernel, gemini: GeminiTestServer) -> None:
     page_one = json.loads(fixture_bytes("llm-gemini__list-models-page1.json"))
     page_two = {
