@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ._client import GeminiClient, _kind
-from ._errors import GeminiStreamError
+from ._errors import GeminiStreamError, printable
 from ._sanitize import sanitize
 from ._settings import Settings
 
@@ -95,5 +95,5 @@ def models_bundle(models: list[dict[str, Any]]) -> dict[str, str]:
         "text/html": sanitize(
             f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table><p><small>{len(rows)} models</small></p>"
         ),
-        "text/plain": f"{text}\n{len(rows)} models",
+        "text/plain": printable(f"{text}\n{len(rows)} models"),
     }

@@ -85,6 +85,8 @@ def show_dry_run(url: str, auth_header: str, masked: str, body: dict[str, Any], 
     """What would be sent; the key is replaced by a description of it."""
     from IPython.display import display
 
+    from ._markdown import fenced
+
     lines = [
         f"POST {url}",
         "Content-Type: application/json",
@@ -94,4 +96,4 @@ def show_dry_run(url: str, auth_header: str, masked: str, body: dict[str, Any], 
         *([f"\n({note})"] if note else []),
     ]
     text = "\n".join(lines)
-    display({"text/plain": text, "text/markdown": f"```http\n{text}\n```"}, raw=True)
+    display({"text/plain": text, "text/markdown": fenced(text, "http")}, raw=True)

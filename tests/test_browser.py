@@ -218,14 +218,14 @@ def test_live_stream_final_output_and_reload(page: Any, lab: Lab, gemini: Gemini
     sync_api.expect(hostile).to_contain_text("done.")
     math = cell(page, 5).locator(".gemini-magic")
     sync_api.expect(math).to_contain_text("end of math payloads.")
-    assert math.locator("img").count() == 0 and math.locator("a.gm-remote-image").count() == 4
-    assert math.locator("a.gm-remote-image").last.inner_text() == "🖼 leak"
     for link in math.locator("a").all():
         link.hover()  # an injected onmouseover would fire now
     page.wait_for_timeout(500)
     assert page.evaluate("window.pwned") is None
     assert dialogs == []
     assert exfil.requests == [], [r.path for r in exfil.requests]
+    assert math.locator("img").count() == 0 and math.locator("a.gm-remote-image").count() == 4
+    assert math.locator("a.gm-remote-image").last.inner_text() == "🖼 leak"
     first.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "final.png"))
 
