@@ -24,7 +24,7 @@ def _show(bundle: dict[str, str]) -> None:
 
 
 def models(magic: GeminiMagic) -> None:
-    from ._models import list_models, models_bundle
+    from ._model_list import list_models, models_bundle
 
     found = list_models(magic.client, magic.settings(Options()))
     magic.namespace["_gemini_models"] = found

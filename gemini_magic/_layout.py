@@ -16,7 +16,7 @@ from ._citations import insert_markers, marker_positions
 from ._images import GeminiImage, image_of
 from ._markdown import fenced, highlight, render_markdown, safe_markdown
 from ._parts import part_html, part_markdown
-from ._stream import MarkdownStream
+from ._growing_markdown import MarkdownStream
 
 __all__ = ["AnswerLayout", "TextRun"]
 

@@ -10,7 +10,7 @@ from conftest import assert_inert
 from gemini_magic._layout import AnswerLayout
 from gemini_magic._markdown import render_markdown
 from gemini_magic._sanitize import sanitize
-from gemini_magic._stream import MarkdownStream
+from gemini_magic._growing_markdown import MarkdownStream
 
 HOSTILE = [
     "<script>window.pwned=1</script>",

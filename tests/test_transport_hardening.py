@@ -26,7 +26,7 @@ from IPython.core.error import UsageError
 
 from gemini_magic._client import GeminiClient
 from gemini_magic._errors import GeminiAPIError, GeminiConnectionError, GeminiStreamError
-from gemini_magic._models import list_models, models_bundle
+from gemini_magic._model_list import list_models, models_bundle
 from gemini_magic._options import Options, gemini_arguments, parse_options
 from gemini_magic._settings import Settings, resolve_settings
 from gemini_magic._sse import SSEDecoder
