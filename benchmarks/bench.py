@@ -22,7 +22,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from gemini_server import GeminiTestServer, sse
+from gemini_server import GeminiTestServer, sse  # noqa: E402 - tests/ is on the path only now
+from kernels import Kernel, kernel_env  # noqa: E402
 
 CHUNKS = 2000
 KEY = "bench-fake-key"
@@ -152,44 +153,6 @@ def sdk_stream(server: GeminiTestServer) -> float:
     return elapsed
 
 
-class Kernel:
-    """A real kernel with the extension loaded, driven over jupyter_client."""
-
-    def __init__(self, server: GeminiTestServer) -> None:
-        import os
-
-        from jupyter_client.manager import KernelManager
-
-        env = dict(os.environ, GEMINI_API_KEY=KEY, GEMINI_BASE_URL=server.url)
-        self.km = KernelManager(kernel_name="python3")
-        self.km.start_kernel(env=env)
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
-
-    def run(self, code: str, on_message: Any = None) -> str:
-        out: list[str] = []
-
-        def hook(msg: dict[str, Any]) -> None:
-            if on_message is not None:
-                on_message(msg)
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-            elif msg["msg_type"] == "error":
-                out.append("\n".join(msg["content"]["traceback"]))
-
-        self.kc.execute_interactive(code, timeout=120, output_hook=hook)
-        return "".join(out)
-
-    @property
-    def pid(self) -> int:
-        return self.km.provisioner.process.pid  # type: ignore[union-attr]
-
-    def close(self) -> None:
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
-
-
 MAGIC_TIMED = (
     "import time as _t\n_s = _t.perf_counter()\n"
     "get_ipython().run_cell_magic('gemini', '-m bench-model', 'Hi')\n"
@@ -219,13 +182,14 @@ def bench_stream(server: GeminiTestServer, kernel: Kernel, runs: int) -> None:
         except ImportError:
             server.reset()
         server.push(sse(events))
-        magic_times.append(float(kernel.run(MAGIC_TIMED).strip().splitlines()[-1]))
+        magic_times.append(float(kernel.printed(MAGIC_TIMED).strip().splitlines()[-1]))
     raw, render, magic = median(raw_times), median(render_times), median(magic_times)
     baseline = raw + render
     print(f"   raw requests + json.loads     {ms(raw)}")
     print(f"   one Markdown render (whole)   {ms(render)}")
     print(
-        f"   %%gemini, full live rendering {ms(magic)}   goal ≤ 1.2 × (raw + one render) = {ms(1.2 * baseline).strip()}: "
+        f"   %%gemini, full live rendering {ms(magic)}   "
+        f"goal ≤ 1.2 × (raw + one render) = {ms(1.2 * baseline).strip()}: "
         f"{verdict(magic <= 1.2 * baseline)} ({magic / baseline:.2f} ×)"
     )
     if sdk_times:
@@ -259,7 +223,7 @@ def cpu_share(server: GeminiTestServer, kernel: Kernel, runs: int, text: str, la
         server.push(sse(events, pause=0.005))
         before = process.cpu_times()
         started = time.perf_counter()
-        kernel.run("%%gemini -m bench-model\nHi")
+        kernel.printed("%%gemini -m bench-model\nHi")
         walls.append(time.perf_counter() - started)
         after = process.cpu_times()
         cpus.append((after.user - before.user) + (after.system - before.system))
@@ -292,18 +256,19 @@ def bench_latency(server: GeminiTestServer, kernel: Kernel, runs: int) -> None:
             if not seen and marker in json.dumps(msg["content"]):
                 seen.append(time.perf_counter())
 
-        kernel.run("%%gemini -m bench-model\nHi", on_message=watch)
+        kernel.printed("%%gemini -m bench-model\nHi", on_message=watch)
         delays.append(seen[0] - sent[0])
     figure = median(delays)
     print(
-        f"   first chunk sent → first front-end message carrying it {ms(figure)}   goal ≤ 50 ms: {verdict(figure <= 0.05)}"
+        f"   first chunk sent → first front-end message carrying it {ms(figure)}   "
+        f"goal ≤ 50 ms: {verdict(figure <= 0.05)}"
     )
 
     firsts = []
     for _ in range(max(3, runs // 2)):
-        fresh = Kernel(server)
+        fresh = Kernel(kernel_env(server.url, KEY))
         try:
-            fresh.run("%load_ext gemini_magic")
+            fresh.printed("%load_ext gemini_magic")
             server.push(sse(stream_events("Hello from a fresh kernel.", chunks=3)))
             shown: list[float] = []
 
@@ -312,13 +277,14 @@ def bench_latency(server: GeminiTestServer, kernel: Kernel, runs: int) -> None:
                     shown.append(time.perf_counter())
 
             started = time.perf_counter()
-            fresh.run("%%gemini -m bench-model\nHi", on_message=first_output)
+            fresh.printed("%%gemini -m bench-model\nHi", on_message=first_output)
             firsts.append(shown[0] - started)
         finally:
             fresh.close()
     figure = median(firsts)
     print(
-        f"   first %%gemini in a fresh kernel → first visible output {ms(figure)}   goal ≤ 300 ms: {verdict(figure <= 0.3)}"
+        f"   first %%gemini in a fresh kernel → first visible output {ms(figure)}   "
+        f"goal ≤ 300 ms: {verdict(figure <= 0.3)}"
     )
 
 
@@ -330,9 +296,9 @@ def main() -> None:
     print(f"gemini-magic benchmarks · Python {sys.version.split()[0]} · {args.runs} runs each\n")
     bench_load(args.runs, args.jupyter_ai_python)
     server = GeminiTestServer().start()
-    kernel = Kernel(server)
+    kernel = Kernel(kernel_env(server.url, KEY))
     try:
-        kernel.run("%load_ext gemini_magic")
+        kernel.printed("%load_ext gemini_magic")
         bench_stream(server, kernel, args.runs)
         bench_cpu(server, kernel, args.runs)
         bench_latency(server, kernel, args.runs)

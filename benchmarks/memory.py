@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from gemini_server import GeminiTestServer, Reply, gzipped
+from gemini_server import GeminiTestServer, Reply, gzipped  # noqa: E402 - found through the path set above
 
 MB = 1 << 20
 KEY = "bench-fake-key"

@@ -1,15 +1,81 @@
-"""gemini-magic: Google's Gemini models in Jupyter, as ``%%gemini``.
+"""gemini-magic: Google's Gemini models in Jupyter, as ``%%gemini``, and from Python code.
 
-Loading the extension imports only IPython-side glue; ``requests``, ``ipywidgets``,
-``markdown`` and ``nh3`` are imported on the first call, so ``%load_ext gemini_magic`` is fast.
+In a notebook::
+
+    %load_ext gemini_magic
+
+    %%gemini -m gemini-3-flash-preview --search
+    Summarise {topic} for a first-year student, with sources.
+
+From code (same settings, cache and retries; shows nothing unless ``display=True``)::
+
+    from gemini_magic import generate
+    answer = generate("Name three moons of Jupiter", temperature=0)
+    answer.text
+
+Loading the extension imports only IPython-side glue; ``requests``, ``ipywidgets``, ``markdown``
+and ``nh3`` are imported on the first call, and the public names below on first access, so
+``%load_ext gemini_magic`` stays fast.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "GeminiAPIError",
+    "GeminiAnswerError",
+    "GeminiConnectionError",
+    "GeminiError",
+    "GeminiImage",
+    "GeminiInterrupted",
+    "GeminiResponse",
+    "GeminiStreamError",
+    "__version__",
+    "generate",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+if TYPE_CHECKING:
+    from ._api import generate
+    from ._errors import (
+        GeminiAnswerError,
+        GeminiAPIError,
+        GeminiConnectionError,
+        GeminiError,
+        GeminiInterrupted,
+        GeminiStreamError,
+    )
+    from ._images import GeminiImage
+    from ._response import GeminiResponse
+
+_LAZY = {
+    "generate": "_api",
+    "GeminiResponse": "_response",
+    "GeminiImage": "_images",
+    **dict.fromkeys(
+        (
+            "GeminiError",
+            "GeminiAPIError",
+            "GeminiAnswerError",
+            "GeminiConnectionError",
+            "GeminiInterrupted",
+            "GeminiStreamError",
+        ),
+        "_errors",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, imported on first access (PEP 562)."""
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -144,5 +144,6 @@ def check_size(body_bytes: int) -> None:
     """Refuse, before sending, a request over the inline limit."""
     if body_bytes > MAX_REQUEST_BYTES:
         raise UsageError(
-            f"the request is {body_bytes / 1e6:.1f} MB, over the 20 MB limit for inline data; attach fewer or smaller files"
+            f"the request is {body_bytes / 1e6:.1f} MB, over the 20 MB limit for inline data; "
+            "attach fewer or smaller files"
         )

@@ -34,16 +34,19 @@ def _warn(message: str) -> None:
     print(f"gemini-magic: {message}", file=sys.stderr)
 
 
-def _miss(path: Path, reason: str) -> None:
+def _warn_miss(path: Path, reason: str) -> None:
     _warn(f"cache entry {path}: {reason}; treated as a miss")
 
 
 class ResponseCache:
+    """The ``--cache`` folder: one JSON file per request key; reading it never fails a call."""
+
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder).expanduser()
 
     @staticmethod
     def key(url: str, body: dict[str, Any]) -> str:
+        """The entry name for a request: SHA-256 of host, model path and body (never the API key)."""
         parts = urlsplit(url)
         # streaming or not gives the same answer: the method is left out of the key
         path = parts.path.replace(":streamGenerateContent", ":generateContent")
@@ -61,12 +64,17 @@ class ResponseCache:
         except (FileNotFoundError, NotADirectoryError):  # nothing cached (a bad folder is reported by put)
             return None
         except (OSError, ValueError) as exc:
-            return _miss(path, exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+            _warn_miss(path, exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+            return None
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):
-            return _miss(path, "is not valid JSON")
-        return data if isinstance(data, dict) else _miss(path, "is not a JSON object")
+            _warn_miss(path, "is not valid JSON")
+            return None
+        if isinstance(data, dict):
+            return data
+        _warn_miss(path, "is not a JSON object")
+        return None
 
     def put(self, key: str, response: dict[str, Any]) -> None:
         """Save atomically; a failure to save is reported, never raised (the answer is already shown)."""

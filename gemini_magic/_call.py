@@ -18,15 +18,16 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
+from ._bundles import final_bundles
 from ._client import RetryHook
-from ._display import final_bundles, make_view
+from ._display import ViewFactory
 from ._errors import GeminiAnswerError, GeminiError, GeminiInterrupted, GeminiStreamError
 from ._layout import AnswerLayout
+from ._prepare import Call
 from ._response import GeminiResponse, ResponseAccumulator
-from ._settings import Settings
 from ._summary import block_note, finish_note, footer_text
 
-__all__ = ["call"]
+__all__ = ["answer"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,30 +53,27 @@ def _one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 @_one_line_errors
-def call(
-    *,
-    shell: Any,
-    settings: Settings,
+def answer(
+    call: Call,
+    body: dict[str, Any],
     fetch: Callable[[RetryHook], Iterable[dict[str, Any]]],
-    request: dict[str, Any],
-    stream: bool,
-    show_thoughts: bool,
-    json_mode: bool,
-    max_tokens: int | None,
+    new_view: ViewFactory,
     store: Callable[[GeminiResponse], None],
-    note: str = "",
+    cached: bool = False,
 ) -> GeminiResponse:
-    """Run the request, keep the live view current, and leave a static result behind.
+    """Send *body*, keep the live view current, and leave a static result behind.
 
     *fetch* yields the response events (a network stream, one ``generateContent`` answer, or a
-    cached answer); *note* is added to the footer (e.g. "cached").
+    cached answer, then marked "cached" in the footer). A failure carries the partial response as
+    ``error.response``.
     """
-    layout = AnswerLayout(show_thoughts=show_thoughts, json_mode=json_mode)
+    options, settings = call.options, call.settings
+    layout = AnswerLayout(show_thoughts=options.show_thoughts, json_mode=options.json_mode)
     accumulator = ResponseAccumulator()
     timings: dict[str, Any] = {"first": None, "total": None}
     notes: list[str] = []
     failure: GeminiError | None = None
-    with make_view(shell, layout, f"{settings.model} · thinking…") as view:
+    with new_view(layout, f"{settings.model} · thinking…") as view:
 
         def on_retry(attempt: int, delay: float, error: GeminiError) -> None:
             view.status(f"{error} — retrying in {delay:.1f} s (retry {attempt} of {settings.max_retries})")
@@ -94,15 +92,16 @@ def call(
         finally:
             timings["total"] = time.perf_counter() - started
             response = accumulator.result()
-            response.request = request
+            response.request = {"url": call.url, "model": settings.model, "body": body}
             store(response)
         if failure is None:
-            failure = _judge(response, stream, max_tokens, notes)
+            failure = _judge(response, options.stream and not cached, options.max_tokens, notes)
         else:
             notes.append(str(failure))
         if failure is not None:
             failure.partial_chars = len(response.text)
-        footer = footer_text(response, settings.model, timings) + (f" · {note}" if note else "")
+            failure.response = response
+        footer = footer_text(response, settings.model, timings) + (" · cached" if cached else "")
         try:
             view.finish(final_bundles(response, layout, footer, notes))
         except Exception:

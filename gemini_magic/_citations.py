@@ -86,7 +86,8 @@ def _marker(number: int, chunk: dict[str, Any]) -> str:
 
 def _chunk_link(chunk: dict[str, Any]) -> tuple[str, str]:
     """(uri, title) of a grounding chunk of any kind; the uri only if it is http(s)."""
-    body = next((chunk[k] for k in ("web", "retrievedContext", "maps", "image") if isinstance(chunk.get(k), dict)), {})
+    kinds = ("web", "retrievedContext", "maps", "image")
+    body: dict[str, Any] = next((chunk[k] for k in kinds if isinstance(chunk.get(k), dict)), {})
     uri = str(body.get("uri") or body.get("sourceUri") or "")
     store = str(body.get("fileSearchStore") or "").rsplit("/", 1)[-1]
     title = str(

@@ -58,6 +58,7 @@ class GeminiClient:
 
     @property
     def session(self) -> requests.Session:
+        """The pooled ``requests.Session``, made (and ``requests`` imported) on first use."""
         if self._session is None:
             import requests
 
@@ -69,6 +70,7 @@ class GeminiClient:
         return self._session
 
     def close(self) -> None:
+        """Close the pooled connections; the next request opens a new session."""
         if self._session is not None:
             self._session.close()
             self._session = None
@@ -88,7 +90,7 @@ class GeminiClient:
             except (GeminiError, KeyboardInterrupt) as exc:
                 failure = _fresh(exc)
             delay = None if started else _retry_delay(failure, attempt, settings.max_retries)
-            if delay is None:
+            if delay is None or not isinstance(failure, GeminiError):  # only API errors are ever retried
                 raise failure
             attempt += 1
             _wait(attempt, delay, failure, on_retry)
@@ -120,7 +122,7 @@ class GeminiClient:
             except (GeminiError, KeyboardInterrupt) as exc:
                 failure = _fresh(exc)
             delay = _retry_delay(failure, attempt, settings.max_retries)
-            if delay is None:
+            if delay is None or not isinstance(failure, GeminiError):  # only API errors are ever retried
                 raise failure
             attempt += 1
             _wait(attempt, delay, failure, on_retry)

@@ -1,15 +1,18 @@
-"""The ``%gemini`` line magic's subcommands: models, config, chats, chat, cache."""
+"""The ``%gemini`` line magic's subcommands: models, config, chats, chat, cache.
+
+Each builds its output with :mod:`._bundles` and shows it with :func:`._display.show`.
+"""
 
 from __future__ import annotations
 
-import html
 import shlex
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
+from ._bundles import table_bundle, text_bundle, transcript_bundle
+from ._display import show
 from ._options import Options
-from ._sanitize import sanitize
 
 if TYPE_CHECKING:
     from ._magics import GeminiMagic
@@ -17,57 +20,46 @@ if TYPE_CHECKING:
 __all__ = ["cache", "chat", "chats", "config", "models"]
 
 
-def _show(bundle: dict[str, str]) -> None:
-    from IPython.display import display
-
-    display(bundle, raw=True)
-
-
 def models(magic: GeminiMagic) -> None:
+    """Every model that can generate content (also kept in ``_gemini_models``)."""
     from ._model_list import list_models, models_bundle
 
     found = list_models(magic.client, magic.settings(Options()))
     magic.namespace["_gemini_models"] = found
-    _show(models_bundle(found))
+    show(models_bundle(found))
 
 
 def config(magic: GeminiMagic) -> None:
     """Effective settings and where each one came from; the key only described."""
     settings = magic.settings(Options(), need_key=False)
-    rows = [
-        ("model", settings.model, settings.sources["model"]),
-        ("base_url", settings.base_url, settings.sources["base_url"]),
-        ("api key", settings.masked_key(), settings.sources["api_key"]),
-        ("auth", settings.auth, settings.sources["auth"]),
-        ("timeout", f"{settings.timeout:g} s", settings.sources["timeout"]),
-        ("max_retries", str(settings.max_retries), settings.sources["max_retries"]),
-        ("cache", f"{magic.cache} ({magic.cache_dir})", "%config GeminiMagic.cache / --cache"),
-        ("max_tool_rounds", str(magic.max_tool_rounds), "%config GeminiMagic.max_tool_rounds"),
-        ("max_response", f"{settings.max_response_bytes / (1 << 20):g} MB", settings.sources["max_response_mb"]),
-        ("remote_images", str(magic.remote_images), "%config GeminiMagic.remote_images"),
-    ]
-    body = "".join(
-        f"<tr><td>{n}</td><td><code>{html.escape(v)}</code></td><td>{html.escape(s)}</td></tr>" for n, v, s in rows
-    )
-    _show(
-        {
-            "text/html": sanitize(
-                f"<table><thead><tr><th>setting</th><th>value</th><th>from</th></tr></thead><tbody>{body}</tbody></table>"
-            ),
-            "text/plain": "\n".join(f"{n:<16} {v}  ({s})" for n, v, s in rows),
-        }
-    )
+    shown = {
+        "model": settings.model,
+        "base_url": settings.base_url,
+        "api_key": settings.masked_key(),
+        "auth": settings.auth,
+        "timeout": f"{settings.timeout:g} s",
+        "max_retries": str(settings.max_retries),
+        "max_response_mb": f"{settings.max_response_bytes / (1 << 20):g} MB",
+        "cache": str(settings.cache),
+        "cache_dir": settings.cache_dir,
+        "max_tool_rounds": str(settings.max_tool_rounds),
+        "remote_images": str(settings.remote_images),
+    }
+    rows = [(name, value, settings.sources[name]) for name, value in shown.items()]
+    show(table_bundle(("setting", "value", "from"), rows))
 
 
 def chats(magic: GeminiMagic) -> None:
+    """The conversations of this session, with their sizes."""
     if not magic.chats:
-        _show({"text/plain": "No conversations yet: add --chat (or --chat NAME) to a %%gemini cell."})
+        show(text_bundle("No conversations yet: add --chat (or --chat NAME) to a %%gemini cell."))
         return
     lines = [f"{name}: {len(c.exchanges)} exchanges, {len(c.turns())} turns" for name, c in magic.chats.items()]
-    _show({"text/plain": "\n".join(lines)})
+    show(text_bundle("\n".join(lines)))
 
 
 def chat(magic: GeminiMagic, rest: str) -> None:
+    """``%gemini chat NAME``: the transcript; ``--reset`` forgets it."""
     words = shlex.split(rest)
     names = [w for w in words if not w.startswith("-")]
     flags = {w for w in words if w.startswith("-")} - {"--reset"}
@@ -78,33 +70,17 @@ def chat(magic: GeminiMagic, rest: str) -> None:
         raise UsageError(f"no conversation named {name!r} (see %gemini chats)")
     if "--reset" in words:
         del magic.chats[name]
-        _show({"text/plain": f"Conversation {name!r} cleared."})
+        show(text_bundle(f"Conversation {name!r} cleared."))
         return
-    _show(_transcript(magic.chats[name].turns()))
-
-
-def _transcript(turns: list[dict[str, Any]]) -> dict[str, str]:
-    from ._errors import printable
-    from ._markdown import render_markdown, safe_markdown
-    from ._parts import part_markdown
-
-    blocks_md = []
-    for turn in turns:
-        pieces = [p["text"] for p in turn.get("parts", []) if "text" in p and not p.get("thought")]
-        pieces += [part_markdown(p) for p in turn.get("parts", []) if "text" not in p]
-        blocks_md.append(f"**{turn.get('role', 'user')}:** " + "\n\n".join(pieces))
-    markdown = "\n\n---\n\n".join(blocks_md)
-    return {
-        "text/html": sanitize(f'<div class="gemini-magic">{render_markdown(markdown)}</div>'),
-        "text/markdown": safe_markdown(markdown),
-        "text/plain": printable(markdown),
-    }
+    show(transcript_bundle(magic.chats[name].turns()))
 
 
 def cache(magic: GeminiMagic, rest: str) -> None:
+    """``%gemini cache clear``: empty the response cache."""
     if rest.strip() != "clear":
         raise UsageError("usage: %gemini cache clear")
     from ._cache import ResponseCache
 
-    removed = ResponseCache(magic.cache_dir).clear()
-    _show({"text/plain": f"Removed {removed} cached responses from {magic.cache_dir}."})
+    folder = magic.settings(Options(), need_key=False).cache_dir
+    removed = ResponseCache(folder).clear()
+    show(text_bundle(f"Removed {removed} cached responses from {folder}."))

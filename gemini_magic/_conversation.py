@@ -18,6 +18,8 @@ __all__ = ["ChatStore", "Conversation"]
 
 @dataclass
 class Conversation:
+    """One ``--chat NAME`` conversation: each cell's turns, in cell order, keyed by the cell."""
+
     name: str
     exchanges: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
 
@@ -39,6 +41,7 @@ class Conversation:
         self.exchanges.append((key, copy.deepcopy(turns)))
 
     def turns(self) -> list[dict[str, Any]]:
+        """Every stored turn of every cell, in order (the whole conversation as the API saw it)."""
         return [turn for _, turns in self.exchanges for turn in turns]
 
 
@@ -46,6 +49,7 @@ class ChatStore(dict[str, Conversation]):
     """All conversations of a session, by name."""
 
     def get_or_create(self, name: str) -> Conversation:
+        """The conversation called *name*, started empty the first time it is named."""
         if name not in self:
             self[name] = Conversation(name)
         return self[name]

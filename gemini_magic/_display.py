@@ -24,28 +24,25 @@ import html
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._citations import sources_html, sources_markdown
+from ._bundles import Bundle, plain_bundle
 from ._errors import printable
 from ._images import GeminiImage
 from ._layout import AnswerLayout
-from ._markdown import markdown_text
-from ._response import GeminiResponse
 from ._sanitize import sanitize
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["LiveView", "TerminalView", "WidgetView", "final_bundles", "make_view"]
+__all__ = ["LiveView", "SilentView", "TerminalView", "ViewFactory", "WidgetView", "show", "view_factory"]
 
 UPDATE_INTERVAL = 0.1  # seconds between live updates after the first one, at the least
 MAX_INTERVAL = 0.5  # … and at the most
 FLUSH_BUDGET = 0.02  # share of a core live updates may use: a costly update spaces out the next ones
 TICK_INTERVAL = 0.1  # the "thinking… 3.2 s" counter
-
-Bundle = tuple[dict[str, Any], dict[str, Any]]
 
 
 class LiveView:
@@ -67,13 +64,16 @@ class LiveView:
         if exc is None or self.finished:
             return
         with contextlib.suppress(Exception):  # the error already on its way out is the one to report
-            self.finish([_plain_bundle(self.layout)])
+            self.finish([plain_bundle(self.layout)])
 
-    def start(self) -> None: ...
+    def start(self) -> None:
+        """Show the view (the ``with`` statement calls it)."""
 
-    def status(self, message: str) -> None: ...
+    def status(self, message: str) -> None:
+        """Show a passing note, e.g. "retrying in 2.0 s"."""
 
     def update(self, parts: list[dict[str, Any]]) -> None:
+        """Take the parts one event added (called per event: nothing here may grow with the answer)."""
         self.layout.add(parts)
 
     def finish(self, bundles: list[Bundle]) -> None:
@@ -108,6 +108,7 @@ class WidgetView(LiveView):
         self._ticker: threading.Thread | None = None
 
     def start(self) -> None:
+        """Display the widgets and start the "thinking…" ticker."""
         import ipywidgets
         from IPython.display import display
 
@@ -144,10 +145,12 @@ class WidgetView(LiveView):
             self._ticker.join(timeout=1)
 
     def status(self, message: str) -> None:
+        """Show *message* after the ticking label."""
         self._note = message
         self._show_status()
 
     def update(self, parts: list[dict[str, Any]]) -> None:
+        """Add the parts; re-render at most every ``_interval`` seconds (adaptive: a costly update waits longer)."""
         super().update(parts)
         now = time.monotonic()
         if self.layout.changed and (self._last_flush == 0.0 or now - self._last_flush >= self._interval):
@@ -158,6 +161,7 @@ class WidgetView(LiveView):
             self._last_flush = now
 
     def flush(self) -> None:
+        """Send what changed: new committed blocks to the open page, the re-rendered tail, the thoughts."""
         layout = self.layout
         layout.changed = False
         layout.commit()
@@ -215,13 +219,16 @@ class TerminalView(LiveView):
     """Plain text on stdout, as it arrives (terminal IPython, scripts)."""
 
     def start(self) -> None:
+        """Nothing to set up: text goes straight to stdout."""
         self._wrote = False
 
     def status(self, message: str) -> None:
+        """Retry notes go to stderr, so stdout holds only the answer."""
         if message:
             print(f"[{printable(message)}]", file=sys.stderr, flush=True)
 
     def update(self, parts: list[dict[str, Any]]) -> None:
+        """Write the answer text as it arrives, without control characters."""
         super().update(parts)
         for part in parts:
             if part.get("text") and not part.get("thought"):
@@ -230,67 +237,31 @@ class TerminalView(LiveView):
         sys.stdout.flush()
 
     def finish(self, bundles: list[Bundle]) -> None:
+        """End the answer with its footer line."""
         footer = bundles[-1][1].get("gemini_magic", {}).get("footer", "")
         sys.stdout.write(("\n" if self._wrote else "") + (f"{printable(footer)}\n" if footer else ""))
         sys.stdout.flush()
         super().finish(bundles)
 
 
-def make_view(shell: Any, layout: AnswerLayout, label: str) -> LiveView:
-    """A widget view under a Jupyter kernel, plain text elsewhere."""
+class SilentView(LiveView):
+    """Shows nothing: ``gemini_magic.generate()`` unless it is asked to display."""
+
+
+#: Makes the live view for one call: (layout, "model · thinking…" label) → view.
+ViewFactory = Callable[[AnswerLayout, str], LiveView]
+
+
+def view_factory(shell: Any) -> ViewFactory:
+    """Widgets under a Jupyter kernel, plain text elsewhere (terminal IPython, scripts)."""
     if shell is not None and getattr(shell, "kernel", None) is not None:
-        return WidgetView(layout, label)
-    return TerminalView(layout, label)
+        return WidgetView
+    return TerminalView
 
 
-def _plain_bundle(layout: AnswerLayout) -> Bundle:
-    """The answer as escaped plain text: what is left to show when rendering it failed."""
-    text = layout.answer_text() or "(no text)"
-    return {
-        "text/plain": printable(text),
-        "text/html": f'<div class="gemini-magic"><pre>{html.escape(text)}</pre></div>',
-    }, {}
+def show(bundle: Bundle) -> None:
+    """Display one rendered output: the one place outside the live views that calls ``display``."""
+    from IPython.display import display
 
-
-def final_bundles(response: GeminiResponse, layout: AnswerLayout, footer: str, notes: list[str]) -> list[Bundle]:
-    """The static outputs that replace the live view: HTML/Markdown/text, then images in order."""
-    candidate = response.candidate
-    note_html = "".join(f"<p><strong>⚠ {html.escape(note)}</strong></p>" for note in notes)
-    tail_html = f"{sources_html(candidate)}{note_html}<hr><p><small>{html.escape(footer)}</small></p>"
-    segments = layout.final_segments(candidate)
-    if isinstance(segments[-1], GeminiImage):
-        segments.append("")
-    metadata = {
-        "gemini_magic": {
-            "model": (response.request or {}).get("model"),
-            "modelVersion": response.model_version,
-            "responseId": response.get("responseId"),
-            "finishReason": response.finish_reason,
-            "usage": response.usage,
-            "footer": footer,
-        }
-    }
-    markdown = "\n\n".join(
-        piece
-        for piece in (
-            layout.markdown() or "*(no text)*",
-            sources_markdown(candidate),
-            *(f"**⚠ {markdown_text(note)}**" for note in notes),
-            f"<sub>{html.escape(footer)}</sub>",
-        )
-        if piece
-    )
-    # text/plain is what terminal front ends (jupyter console) print: no control characters
-    plain = printable("\n".join([response.text or "(no text)", *(f"⚠ {note}" for note in notes), footer]))
-    bundles: list[Bundle] = []
-    for index, segment in enumerate(segments):
-        if isinstance(segment, GeminiImage):
-            bundles.append(({segment.mime_type: segment.base64(), "text/plain": repr(segment)}, metadata))
-            continue
-        body = segment + (tail_html if index == len(segments) - 1 else "")
-        data = {"text/html": sanitize(f'<div class="gemini-magic">{body}</div>')}  # last step: nothing after it
-        if index == 0:  # the whole answer as Markdown and text, once
-            data["text/markdown"] = markdown
-            data["text/plain"] = plain
-        bundles.append((data, metadata))
-    return bundles
+    data, metadata = bundle
+    display(data, raw=True, metadata=metadata or None)

@@ -48,11 +48,21 @@ def printable(text: str) -> str:
     return _ESCAPES.sub("", text)
 
 
+SHOWN_MESSAGE = 2000  # characters of a server's error message in the one-line error; .message keeps it all
+
+
 class GeminiError(Exception):
-    """Base class; its message is one plain sentence meant for the notebook user."""
+    """Any failure on the way to or from the API; ``except GeminiError:`` catches them all.
+
+    ``str(error)`` is one plain sentence meant for the notebook user. The subclasses say what went
+    wrong: :class:`GeminiAPIError` (the API refused), :class:`GeminiConnectionError`,
+    :class:`GeminiStreamError`, :class:`GeminiAnswerError` and :class:`GeminiInterrupted`.
+    """
 
     #: Filled in by the magic, so the short trace can say what was kept.
     partial_chars: int = 0
+    #: The partial ``GeminiResponse`` received before the failure, for code that calls ``generate()``.
+    response: Any = None
 
     def _render_traceback_(self) -> list[str]:
         """Short trace for IPython: the error class and message, plus what was kept."""
@@ -66,7 +76,11 @@ class GeminiError(Exception):
 
 
 class GeminiAPIError(GeminiError):
-    """The API's own ``error`` object, parsed once (``code``, ``status``, ``message``, ``details``)."""
+    """The API refused the request or failed mid-answer: a bad key, a quota, an invalid option…
+
+    ``code`` (HTTP status, e.g. 429), ``status`` (e.g. ``"RESOURCE_EXHAUSTED"``), ``message`` (the
+    API's words) and ``details`` (its ``google.rpc`` detail objects) come from the API's ``error`` body.
+    """
 
     def __init__(
         self,
@@ -83,9 +97,10 @@ class GeminiAPIError(GeminiError):
         self.details = details or []
         self.mid_stream = mid_stream
         self.retry_after: float | None = None  # from an HTTP Retry-After header, if any
-        prefix = f"{code} {status}".strip()
+        prefix = f"{code} {status}".strip()[:80]
         where = " (sent mid-stream)" if mid_stream else ""
-        super().__init__(f"{prefix}: {message}{where}" if prefix else message)
+        shown = message if len(message) <= SHOWN_MESSAGE else f"{message[:SHOWN_MESSAGE]}… (see .message for all of it)"
+        super().__init__(f"{prefix}: {shown}{where}" if prefix else shown)
 
     @classmethod
     def from_body(cls, body: Any, http_status: int = 0, *, mid_stream: bool = False) -> GeminiAPIError:

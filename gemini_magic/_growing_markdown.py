@@ -94,6 +94,7 @@ class MarkdownStream:
         return self._tail_cache[1]
 
     def html(self) -> str:
+        """The HTML of all text so far (commits first)."""
         self.commit()
         return "".join(self.blocks) + self.tail_html()
 

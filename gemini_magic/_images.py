@@ -13,7 +13,11 @@ IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp", "
 
 
 class GeminiImage:
-    """One generated image: ``mime_type``, ``data`` (bytes); ``save()``; shows itself in Jupyter."""
+    """A picture the model made, from ``_gemini.images``; it shows itself when it ends a cell.
+
+    ``.save("x.png")`` writes it to a file, ``.data`` is its bytes (e.g. for
+    ``PIL.Image.open(io.BytesIO(image.data))``), ``.mime_type`` its type, such as ``"image/png"``.
+    """
 
     def __init__(self, mime_type: str, data: bytes) -> None:
         self.mime_type = mime_type
@@ -21,10 +25,12 @@ class GeminiImage:
 
     @property
     def extension(self) -> str:
+        """The usual file extension for the image type, without the dot (``"png"``, ``"jpg"``…)."""
         return IMAGE_TYPES.get(self.mime_type, "bin").replace("jpeg", "jpg")
 
     def save(self, path: str | Path) -> Path:
-        """Write the bytes; a directory or a name without suffix gets one from the mime type."""
+        """Write the image to *path* and return where it went; a folder or a name without suffix
+        gets a file name or suffix from the image type."""
         target = Path(path)
         if target.is_dir():
             target = target / f"gemini-image.{self.extension}"
@@ -34,6 +40,7 @@ class GeminiImage:
         return target
 
     def base64(self) -> str:
+        """The bytes as base64 text, e.g. for a ``data:`` URL or to send the image back to a model."""
         return base64.b64encode(self.data).decode("ascii")
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._citations import insert_markers, marker_positions
+from ._growing_markdown import MarkdownStream
 from ._images import GeminiImage, image_of
 from ._markdown import fenced, highlight, render_markdown, safe_markdown
 from ._parts import part_html, part_markdown
-from ._growing_markdown import MarkdownStream
 
 __all__ = ["AnswerLayout", "TextRun"]
 
@@ -31,6 +31,7 @@ class TextRun:
     length: int = 0
 
     def text(self) -> str:
+        """The run's text so far."""
         return "".join(self.pieces)
 
 
@@ -61,6 +62,7 @@ class AnswerLayout:
         self.changed = False
 
     def add(self, parts: list[dict[str, Any]]) -> None:
+        """Take the next parts of the stream: text grows the open run, any other part closes it."""
         for part in parts:
             if "text" in part and len(part.keys() - {"thought", "thoughtSignature"}) == 1:
                 self._add_text(part["text"], thought=bool(part.get("thought")))
@@ -120,6 +122,7 @@ class AnswerLayout:
         return self._run_tail(self._run) if self._run is not None else ""
 
     def thoughts_html(self) -> str:
+        """The thought summaries as a collapsed ``<details>``, or "" when not asked for or none came."""
         if not self.show_thoughts or not self.has_thoughts:
             return ""
         return f"<details><summary>Thoughts</summary>{self._thoughts.html()}</details>"
@@ -153,6 +156,7 @@ class AnswerLayout:
         return render_markdown(*insert_markers(text, mine, chunks))
 
     def answer_text(self) -> str:
+        """The answer text (thoughts excluded), the string citation offsets index into."""
         return "".join(run.text() for run in self.runs if isinstance(run, TextRun))
 
     def markdown(self) -> str:

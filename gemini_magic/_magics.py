@@ -1,14 +1,13 @@
-"""``%%gemini`` and ``%gemini``: thin glue between the stages.
+"""``%%gemini`` and ``%gemini``: the thin IPython layer over :func:`gemini_magic._api.ask`.
 
-options (``_options``) → settings (``_settings``) → request (``_request``, with ``_attach``,
-``_tools``, ``_conversation``) → exchange (``_exchange``: cache, call, tool rounds). Configuration
-lives here as traitlets, so ``%config GeminiMagic.model = "gemini-2.5-flash"`` works as in any
-IPython extension. Everything past request building is imported on first use.
+The magic parses the line (``_options``), chooses the live view for this front end (``_display``)
+and is the *host* of a call: it holds the configuration as traitlets (so ``%config
+GeminiMagic.model = "gemini-2.5-flash"`` works as in any IPython extension), the connection pool,
+the conversations, and stores the answer in ``_gemini``. Everything else is imported on first use.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +15,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Int, Unicode, observe, validate
 
-from ._options import Options, gemini_arguments, parse_options
-from ._prompt import interpolate
-from ._request import endpoint
+from ._options import Options, gemini_arguments, parse_line
 from ._sanitize import policy
-from ._settings import DEFAULT_MODEL, GOOGLE_BASE_URL, Settings, resolve_settings
+from ._settings import DEFAULTS, Settings, resolve_settings
 
 if TYPE_CHECKING:
     from ._client import GeminiClient
@@ -32,48 +29,41 @@ __all__ = ["GeminiMagic"]
 # a "%gemini ... ?" line, which IPython's help syntax would take (see _keep_question_marks)
 _QUESTION_LINE = re.compile(r"([ \t]*)%gemini([ \t][^\n]*\?[ \t]*)(\r?\n?)\Z")
 
-_CONFIG_NAMES = (
-    "model",
-    "base_url",
-    "api_key_env",
-    "auth",
-    "timeout",
-    "max_retries",
-    "max_response_mb",
-    "cache",
-    "cache_dir",
-)
-
 
 @magics_class
 class GeminiMagic(Magics):
     """Ask Google's Gemini models from a notebook cell."""
 
-    model = Unicode(DEFAULT_MODEL, help="Model used when a cell gives no -m/--model.").tag(config=True)
+    model = Unicode(DEFAULTS["model"], help="Model used when a cell gives no -m/--model.").tag(config=True)
     base_url = Unicode(
-        GOOGLE_BASE_URL,
+        DEFAULTS["base_url"],
         help="API host. Environment: GEMINI_BASE_URL; with only COMETAPI_KEY set, https://api.cometapi.com.",
     ).tag(config=True)
     api_key_env = Unicode(
-        "", help="Read the key from this environment variable instead of GEMINI_API_KEY/GOOGLE_API_KEY/COMETAPI_KEY."
+        DEFAULTS["api_key_env"],
+        help="Read the key from this environment variable instead of GEMINI_API_KEY/GOOGLE_API_KEY/COMETAPI_KEY.",
     ).tag(config=True)
-    auth = Enum(["key", "bearer"], "key", help="Send the key as x-goog-api-key (key) or Authorization: Bearer.").tag(
+    auth = Enum(
+        ["key", "bearer"], DEFAULTS["auth"], help="Send the key as x-goog-api-key (key) or Authorization: Bearer."
+    ).tag(config=True)
+    timeout = Float(DEFAULTS["timeout"], help="Seconds to wait for each network read (at most 3600).").tag(config=True)
+    max_retries = Int(DEFAULTS["max_retries"], help="Retries for 429/500/502/503/504 answers, with backoff.").tag(
         config=True
     )
-    timeout = Float(120.0, help="Seconds to wait for each network read.").tag(config=True)
-    max_retries = Int(3, help="Retries for 429/500/502/503/504 answers, with backoff.").tag(config=True)
-    max_response_mb = Int(256, help="Largest response read, in MB (past it: an error, the part received kept).").tag(
+    max_response_mb = Int(
+        DEFAULTS["max_response_mb"], help="Largest response read, in MB (past it: an error, the part received kept)."
+    ).tag(config=True)
+    cache = Bool(
+        DEFAULTS["cache"], help="Answer identical requests from the on-disk cache (like --cache on every cell)."
+    ).tag(config=True)
+    cache_dir = Unicode(DEFAULTS["cache_dir"], help="Folder of the response cache (relative to the notebook).").tag(
         config=True
     )
-    cache = Bool(False, help="Answer identical requests from the on-disk cache (like --cache on every cell).").tag(
-        config=True
-    )
-    cache_dir = Unicode(".gemini-cache", help="Folder of the response cache (relative to the notebook).").tag(
-        config=True
-    )
-    max_tool_rounds = Int(5, help="Most rounds of function calls --run-tools answers in one cell.").tag(config=True)
+    max_tool_rounds = Int(
+        DEFAULTS["max_tool_rounds"], help="Most rounds of function calls --run-tools answers in one cell."
+    ).tag(config=True)
     remote_images = Bool(
-        False,
+        DEFAULTS["remote_images"],
         help="Load images that model text links to (![alt](https://…)). Off by default: such a link can carry "
         "notebook data to any host, so it is shown as a link instead. Images the API returns always show.",
     ).tag(config=True)
@@ -104,6 +94,7 @@ class GeminiMagic(Magics):
 
     @property
     def client(self) -> GeminiClient:
+        """The pooled HTTP client: later cells reuse the connection."""
         if self._client is None:
             from ._client import GeminiClient
 
@@ -121,13 +112,36 @@ class GeminiMagic(Magics):
 
     @property
     def namespace(self) -> dict[str, Any]:
+        """The notebook's variables: what ``{name}``, ``--attach``, ``--tools`` and ``--schema`` look up."""
         return self.shell.user_ns if self.shell is not None else {}
 
     def settings(self, options: Options, *, need_key: bool = True) -> Settings:
-        values = {name: getattr(self, name) for name in _CONFIG_NAMES}
+        """The effective settings for *options*: cell option > ``%config`` > environment > default."""
+        values = {name: getattr(self, name) for name in DEFAULTS}
         section = self.config.get("GeminiMagic", {})
-        configured = {n for n in _CONFIG_NAMES if n in section or values[n] != self.trait_defaults(n)}
+        configured = {n for n in DEFAULTS if n in section or values[n] != self.trait_defaults(n)}
         return resolve_settings(options, values, configured, need_key=need_key)
+
+    def cell_key(self, prompt: str) -> str:
+        """The notebook cell this runs in (JupyterLab and nbclient send its id), else the prompt:
+        a re-run cell replaces its own turn in a ``--chat``."""
+        kernel = getattr(self.shell, "kernel", None)
+        try:
+            parent = kernel.get_parent("shell") if kernel is not None else {}
+        except TypeError:
+            parent = kernel.get_parent() if kernel is not None else {}
+        cell_id = ((parent or {}).get("metadata") or {}).get("cellId")
+        if cell_id:
+            return f"cell:{cell_id}"
+        import hashlib
+
+        return "prompt:" + hashlib.sha256(prompt.encode()).hexdigest()[:16]
+
+    def store(self, response: GeminiResponse, options: Options) -> None:
+        """Keep the (possibly partial) response in ``_gemini`` and ``-o NAME``."""
+        self.namespace["_gemini"] = response
+        if options.out:
+            self.namespace[options.out] = response
 
     # IPython would otherwise run every {expression} and $name in the magic's line itself, before
     # the magic sees it: a prompt is text, and only _prompt.interpolate fills in {name}.
@@ -149,14 +163,14 @@ class GeminiMagic(Magics):
         manages chats (``%gemini chats``, ``%gemini chat NAME [--reset]``), clears the cache
         (``%gemini cache clear``) or asks a one-line question (``%gemini What is a qubit?``).
         """
-        options = parse_options(self.gemini, line)
+        options = parse_line(line)
         prompt = cell.strip("\n")
         if not prompt.strip():
             raise UsageError("the cell is empty: write the prompt below the %%gemini line")
         self._ask(options, prompt)
 
     @no_var_expand
-    @line_magic("gemini")
+    @line_magic("gemini")  # type: ignore[arg-type]  # IPython types the named form of the decorator as taking Never
     def gemini_line(self, line: str) -> None:
         """``%gemini models | config | chats | chat NAME [--reset] | cache clear | <prompt>``."""
         from . import _commands
@@ -177,57 +191,10 @@ class GeminiMagic(Magics):
             raise UsageError("%gemini needs a prompt or one of: models, config, chats, chat NAME, cache clear")
 
     def _ask(self, options: Options, prompt: str) -> None:
-        namespace = self.namespace
-        if options.interpolate:
-            prompt = interpolate(prompt, namespace)
-        use_cache = self.cache if options.cache is None else options.cache
-        settings = self.settings(options, need_key=not (options.dry_run or use_cache))
-        from ._cache import ResponseCache
-        from ._prepare import prepare, show_dry_run
+        from ._api import ask
+        from ._display import view_factory
 
-        conversation = self.chats.get_or_create(options.chat) if options.chat else None
-        key = _cell_key(self.shell, prompt)
-        history = conversation.history(key) if conversation else []
-        request = prepare(options, prompt, namespace, history)
-        if len(settings.api_key) >= 16 and settings.api_key in json.dumps(request.body, ensure_ascii=False):
-            # e.g. --attach .env or {os.environ}: it would be sent, kept in _gemini.request and cached
-            # (a shorter "key", say for a local proxy, would match ordinary words)
-            raise UsageError("the request holds your API key (from an attachment or the prompt); nothing was sent")
-        url = endpoint(settings.base_url, settings.model, stream=options.stream)
-        cache = ResponseCache(self.cache_dir) if use_cache else None
-        if options.dry_run:
-            cached = cache is not None and cache.get(cache.key(url, request.body)) is not None
-            note = f"cache: {'hit' if cached else 'miss'} in {self.cache_dir}" if cache else ""
-            show_dry_run(url, settings.auth_header(), settings.masked_key(), request.body, note)
-            return
-        from ._exchange import Exchange
-
-        def store(response: GeminiResponse) -> None:
-            namespace["_gemini"] = response
-            if options.out:
-                namespace[options.out] = response
-
-        exchange = Exchange(
-            shell=self.shell,
-            client=self.client,
-            settings=settings,
-            url=url,
-            body={k: v for k, v in request.body.items() if k != "contents"},
-            history=history,
-            user=request.user,
-            stream=options.stream,
-            show_thoughts=options.show_thoughts,
-            json_mode=options.json,
-            max_tokens=options.max_tokens,
-            store=store,
-            cache=cache,
-            tools=request.tools,
-            run_tools=options.run_tools,
-            max_rounds=self.max_tool_rounds,
-        )
-        _, turns = exchange.run()
-        if conversation is not None:
-            conversation.record(key, turns)
+        ask(self, options, prompt, view_factory(self.shell))
 
 
 def _keep_question_marks(lines: list[str]) -> list[str]:
@@ -244,18 +211,3 @@ def _keep_question_marks(lines: list[str]) -> list[str]:
             line = f"{indent}get_ipython().run_line_magic('gemini', {rest.strip()!r}){end}"
         out.append(line)
     return out
-
-
-def _cell_key(shell: Any, prompt: str) -> str:
-    """The notebook cell this runs in (JupyterLab and nbclient send its id), else the prompt."""
-    kernel = getattr(shell, "kernel", None)
-    try:
-        parent = kernel.get_parent("shell") if kernel is not None else {}
-    except TypeError:
-        parent = kernel.get_parent() if kernel is not None else {}
-    cell_id = ((parent or {}).get("metadata") or {}).get("cellId")
-    if cell_id:
-        return f"cell:{cell_id}"
-    import hashlib
-
-    return "prompt:" + hashlib.sha256(prompt.encode()).hexdigest()[:16]

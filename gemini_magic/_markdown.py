@@ -24,9 +24,16 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ._sanitize import policy, sanitize
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
+
+    from markdown import Markdown
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexer import Lexer
 
 __all__ = [
     "FENCE",
@@ -40,7 +47,7 @@ __all__ = [
     "safe_markdown",
 ]
 
-_markdown: Any = None
+_markdown: Markdown | None = None
 _UNUSED_INLINE = ("reference", "image_reference", "short_reference", "short_image_ref", "automail")
 _STYLE = "default"
 
@@ -66,12 +73,17 @@ def render_markdown(text: str, inserts: Mapping[str, str] | None = None) -> str:
     return sanitize(rendered)
 
 
-def _make_markdown() -> Any:
+def _make_markdown() -> Markdown:
     import markdown
+    from markdown.treeprocessors import Treeprocessor
+
+    class RemoteImages(Treeprocessor):
+        def run(self, root: Element) -> None:
+            _unload_remote_images(root)
 
     md = markdown.Markdown(
+        # sane_lists also keeps "3." as the start of a list cut into blocks (no lazy numbering)
         extensions=["tables", "fenced_code", "sane_lists"],
-        lazy_ol=False,  # keep "3." as the start of a list cut into blocks
         output_format="html",
     )
     for name in _UNUSED_INLINE:
@@ -80,26 +92,21 @@ def _make_markdown() -> Any:
     md.preprocessors.deregister("html_block")  # … and so do raw HTML blocks
     md.parser.blockprocessors.deregister("reference")
     md.treeprocessors.deregister("prettify")  # only adds newlines
-    md.treeprocessors.register(_RemoteImages(md), "gm_remote_images", 0)
+    md.treeprocessors.register(RemoteImages(md), "gm_remote_images", 0)
     return md
 
 
-class _RemoteImages:
+def _unload_remote_images(root: Element) -> None:
     """Replace ``<img>`` with a link showing its alt text, unless remote images are allowed."""
-
-    def __init__(self, md: Any) -> None:
-        self.md = md
-
-    def run(self, root: Any) -> None:
-        if policy.remote_images:
-            return
-        for parent in root.iter():
-            for index, child in enumerate(parent):
-                if child.tag == "img":
-                    parent[index] = _image_link(child)
+    if policy.remote_images:
+        return
+    for parent in root.iter():
+        for index, child in enumerate(parent):
+            if child.tag == "img":
+                parent[index] = _image_link(child)
 
 
-def _image_link(image: Any) -> Any:
+def _image_link(image: Element) -> Element:
     from xml.etree.ElementTree import Element
 
     src = str(image.get("src") or "")
@@ -140,7 +147,7 @@ def _pygmentize(code: str, language: str) -> str:
 
 
 @lru_cache(maxsize=64)
-def _lexer(language: str) -> Any:
+def _lexer(language: str) -> Lexer | None:
     from pygments.lexers import get_lexer_by_name
     from pygments.util import ClassNotFound
 
@@ -151,7 +158,7 @@ def _lexer(language: str) -> Any:
 
 
 @lru_cache(maxsize=1)
-def _formatter() -> Any:
+def _formatter() -> HtmlFormatter[str]:
     from pygments.formatters import HtmlFormatter
 
     return HtmlFormatter(noclasses=True, nowrap=True, style=_STYLE)

@@ -9,13 +9,12 @@ Every field the table reads is type-checked first: a page of the wrong shape is 
 
 from __future__ import annotations
 
-import html
 from typing import Any
 from urllib.parse import urlencode
 
+from ._bundles import Bundle, table_bundle
 from ._client import GeminiClient, _kind
-from ._errors import GeminiStreamError, printable
-from ._sanitize import sanitize
+from ._errors import GeminiStreamError
 from ._settings import Settings
 
 __all__ = ["list_models", "models_bundle"]
@@ -54,12 +53,12 @@ def _model(model: Any, where: str) -> dict[str, Any]:
         raise GeminiStreamError(f"the model list has {_kind(model)} at {where}, where a model object belongs")
     for name, (types, expected) in _FIELDS.items():
         _field(model, name, types, expected, None, where=f"{where}.")
-    model = {key: value for key, value in model.items() if value is not None}  # null reads as absent
-    if any(not isinstance(m, str) for m in model.get("supportedGenerationMethods", [])):
+    cleaned: dict[str, Any] = {str(k): v for k, v in model.items() if v is not None}  # null reads as absent
+    if any(not isinstance(m, str) for m in cleaned.get("supportedGenerationMethods", [])):
         raise GeminiStreamError(
             f"the model list has a {where}.supportedGenerationMethods that is not a list of strings"
         )
-    return model
+    return cleaned
 
 
 def _field(
@@ -74,7 +73,7 @@ def _field(
     return value
 
 
-def models_bundle(models: list[dict[str, Any]]) -> dict[str, str]:
+def models_bundle(models: list[dict[str, Any]]) -> Bundle:
     """A table (HTML and text): name, display name, input/output token limits, thinking."""
     rows = [
         (
@@ -87,13 +86,4 @@ def models_bundle(models: list[dict[str, Any]]) -> dict[str, str]:
         for m in models
     ]
     header = ("model", "name", "input tokens", "output tokens", "thinking")
-    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    head = "".join(f"<th>{h}</th>" for h in header)
-    width = max((len(r[0]) for r in rows), default=10)
-    text = "\n".join(f"{r[0]:<{width}}  {r[2]:>10}  {r[3]:>8}  {r[4]}" for r in rows)
-    return {
-        "text/html": sanitize(
-            f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table><p><small>{len(rows)} models</small></p>"
-        ),
-        "text/plain": printable(f"{text}\n{len(rows)} models"),
-    }
+    return table_bundle(header, rows, f"{len(rows)} models")

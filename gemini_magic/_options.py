@@ -12,7 +12,7 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from IPython.core.error import UsageError
@@ -25,11 +25,14 @@ __all__ = [
     "Options",
     "base_url_problem",
     "gemini_arguments",
+    "parse_argv",
+    "parse_line",
     "parse_options",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+TOOL_MODES = ("AUTO", "ANY", "NONE", "VALIDATED")  # functionCallingConfig.mode, as the API names them
 THINKING_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 SAFETY_CATEGORIES = {
@@ -71,7 +74,7 @@ class Options:
     max_tokens: int | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
-    json: bool = False
+    json_mode: bool = False
     schema: str | None = None
     image: bool = False
     aspect_ratio: str | None = None
@@ -148,7 +151,12 @@ _SPEC: list[Callable[[F], F]] = [
     ),
     argument("--tools", metavar="f,g", help="Offer these notebook functions to the model as tools."),
     argument("--run-tools", action="store_true", help="Call the functions the model asks for and send back results."),
-    argument("--tool-mode", metavar="AUTO|ANY|NONE", help="functionCallingConfig mode for --tools."),
+    argument(
+        "--tool-mode",
+        metavar="|".join(TOOL_MODES),
+        help="functionCallingConfig mode for --tools: AUTO (the model decides), ANY (it must call one), NONE "
+        "(it may not), VALIDATED (calls checked against the declarations).",
+    ),
     argument("--cache", action="store_true", default=None, help="Answer from / save to the on-disk cache."),
     argument("--no-cache", action="store_false", dest="cache", help="Do not use the cache for this cell."),
     argument("-o", "--out", metavar="NAME", help="Also store the response in this notebook variable."),
@@ -159,16 +167,32 @@ def gemini_arguments(func: F) -> F:
     """Apply the whole ``%%gemini`` argument spec (and the magic_arguments marker) to *func*."""
     for decorator in reversed(_SPEC):
         func = decorator(func)
-    return magic_arguments()(func)
+    return cast(F, magic_arguments()(func))
 
 
-def parse_options(func: Callable[..., Any], line: str) -> Options:
+@gemini_arguments
+def _spec(line: str) -> None:
+    """%%gemini's options, for parsing without a magic object (the magic's help has its own copy)."""
+
+
+def parse_argv(argv: list[str]) -> Options:
+    """Validate options given as a list of words (``["--max-tokens", "50"]``)."""
+    return parse_options(_spec, argv)
+
+
+def parse_line(line: str) -> Options:
     """Parse and validate the magic line; raises ``UsageError`` with one clear sentence."""
-    try:
-        argv = shlex.split(line)  # like a shell: --system "Be terse." gives Be terse.
-    except ValueError as exc:  # an unclosed quote
-        raise UsageError(f"could not read the options: {exc}") from None
-    return _validate(func.parser.parse_args(argv))
+    return parse_options(_spec, line)
+
+
+def parse_options(func: Callable[..., Any], line: str | list[str]) -> Options:
+    """Parse *line* with the argument spec of *func* (decorated with :func:`gemini_arguments`)."""
+    if isinstance(line, str):
+        try:
+            line = shlex.split(line)  # like a shell: --system "Be terse." gives Be terse.
+        except ValueError as exc:  # an unclosed quote
+            raise UsageError(f"could not read the options: {exc}") from None
+    return _validate(cast(Any, func).parser.parse_args(line))
 
 
 def _validate(ns: Any) -> Options:
@@ -199,8 +223,8 @@ def _validate(ns: Any) -> Options:
     if problem:
         raise UsageError(f"--base-url: {problem}")
     tool_mode = None if ns.tool_mode is None else ns.tool_mode.upper()
-    if tool_mode not in (None, "AUTO", "ANY", "NONE", "VALIDATED"):
-        raise UsageError(f"--tool-mode: expected AUTO, ANY or NONE, got {ns.tool_mode!r}")
+    if tool_mode is not None and tool_mode not in TOOL_MODES:
+        raise UsageError(f"--tool-mode: expected one of {', '.join(TOOL_MODES)}, got {ns.tool_mode!r}")
     if (ns.run_tools or tool_mode) and not ns.tools:
         raise UsageError("--run-tools and --tool-mode need --tools f,g")
     if ns.chat is not None and not re.match(r"^[\w.-]+$", ns.chat):
@@ -220,7 +244,7 @@ def _validate(ns: Any) -> Options:
         max_tokens=ns.max_tokens,
         seed=ns.seed,
         stop=stop,
-        json=ns.json or ns.schema is not None,
+        json_mode=ns.json or ns.schema is not None,
         schema=ns.schema,
         image=ns.image,
         aspect_ratio=ns.aspect_ratio,

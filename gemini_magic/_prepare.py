@@ -1,34 +1,59 @@
-"""One cell's request, assembled: the user turn with attachments, chat history, tools, schema.
+"""One call, assembled: the frozen :class:`Call` that every later stage reads.
 
-Kept out of the magic so ``%%gemini`` stays glue: everything that reads the notebook namespace to
-build the request body lives here, checked (sizes, names) before anything is sent.
+Everything that reads the notebook namespace to build a request lives here: the user turn with its
+attachments, the chat history, tools, the schema, the URL and the settings. It is all checked (sizes,
+names, no API key inside the body) before anything is sent, and then passed on as one object, so
+the exchange, the call and the display read the same options instead of copies of them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from IPython.core.error import UsageError
 
 from ._attach import attachment_parts, check_size
+from ._cache import ResponseCache
 from ._options import Options
-from ._request import build_body, user_turn
+from ._request import build_body, endpoint, user_turn
+from ._settings import Settings
 
-__all__ = ["Prepared", "prepare", "show_dry_run"]
+__all__ = ["Call", "prepare"]
 
 
 @dataclass(frozen=True)
-class Prepared:
-    user: dict[str, Any]  # this cell's turn: attachments, then the prompt
-    body: dict[str, Any]  # the whole request body, history included
-    tools: dict[str, Callable[..., Any]]  # the functions offered, by name
+class Call:
+    """Everything one ``%%gemini`` (or :func:`gemini_magic.generate`) call asks for."""
+
+    options: Options  # the validated options: what to ask, and how to show the answer
+    settings: Settings  # where to send it, resolved from option > %config > environment > default
+    user: dict[str, Any]  # this call's turn: attachments, then the prompt
+    history: list[dict[str, Any]] = field(default_factory=list)  # earlier turns of a --chat
+    config: dict[str, Any] = field(default_factory=dict)  # the request body without its contents
+    tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # the functions offered, by name
+
+    @property
+    def url(self) -> str:
+        """``…:streamGenerateContent?alt=sse`` (or ``:generateContent`` with ``--no-stream``) on the host."""
+        return endpoint(self.settings.base_url, self.settings.model, stream=self.options.stream)
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The on-disk cache when ``--cache`` / ``GeminiMagic.cache`` is on."""
+        return ResponseCache(self.settings.cache_dir) if self.settings.cache else None
+
+    def body(self, turns: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The request body: the history, then *turns* (this call's user turn by default)."""
+        return {**self.config, "contents": [*self.history, *(turns or [self.user])]}
 
 
-def prepare(options: Options, prompt: str, namespace: dict[str, Any], history: list[dict[str, Any]]) -> Prepared:
-    """Build and check the request for one cell."""
+def prepare(
+    options: Options, prompt: str, namespace: Mapping[str, Any], history: list[dict[str, Any]], settings: Settings
+) -> Call:
+    """Build and check the request for one call."""
     user = user_turn(prompt, attachment_parts(options.attach, namespace))
     tools: dict[str, Callable[..., Any]] = {}
     functions = None
@@ -38,11 +63,17 @@ def prepare(options: Options, prompt: str, namespace: dict[str, Any], history: l
         tools = resolve_tools(options.tools, namespace)
         functions = [declaration(name, func) for name, func in tools.items()]
     body = build_body(options, [*history, user], _schema(options, namespace), functions)
-    check_size(len(json.dumps(body, ensure_ascii=False).encode()))
-    return Prepared(user, body, tools)
+    encoded = json.dumps(body, ensure_ascii=False)
+    check_size(len(encoded.encode()))
+    if len(settings.api_key) >= 16 and settings.api_key in encoded:
+        # e.g. --attach .env or {os.environ}: it would be sent, kept in _gemini.request and cached
+        # (a shorter "key", say for a local proxy, would match ordinary words)
+        raise UsageError("the request holds your API key (from an attachment or the prompt); nothing was sent")
+    config = {k: v for k, v in body.items() if k != "contents"}
+    return Call(options, settings, user, list(history), config, tools)
 
 
-def _schema(options: Options, namespace: dict[str, Any]) -> dict[str, Any] | None:
+def _schema(options: Options, namespace: Mapping[str, Any]) -> dict[str, Any] | None:
     """Look up ``--schema VAR``: a JSON Schema dict, or a class with ``model_json_schema()``."""
     if options.schema is None:
         return None
@@ -61,39 +92,3 @@ def _schema(options: Options, namespace: dict[str, Any]) -> dict[str, Any] | Non
     except (TypeError, ValueError) as exc:
         raise UsageError(f"--schema: {options.schema} is not JSON-serialisable ({exc})") from None
     return value
-
-
-def _shorten(value: Any) -> Any:
-    """Long base64 (inline data, thought signatures) as a size, so a dry run stays readable."""
-    if isinstance(value, dict):
-        return {
-            k: (
-                f"<{len(v):,} characters of base64>"
-                if k in ("data", "thoughtSignature") and len(v) > 80
-                else _shorten(v)
-            )
-            if isinstance(v, str)
-            else _shorten(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_shorten(v) for v in value]
-    return value
-
-
-def show_dry_run(url: str, auth_header: str, masked: str, body: dict[str, Any], note: str = "") -> None:
-    """What would be sent; the key is replaced by a description of it."""
-    from IPython.display import display
-
-    from ._markdown import fenced
-
-    lines = [
-        f"POST {url}",
-        "Content-Type: application/json",
-        f"{auth_header}: {masked}",
-        "",
-        json.dumps(_shorten(body), indent=2, ensure_ascii=False),
-        *([f"\n({note})"] if note else []),
-    ]
-    text = "\n".join(lines)
-    display({"text/plain": text, "text/markdown": fenced(text, "http")}, raw=True)

@@ -77,7 +77,7 @@ def _generation_config(options: Options, schema: dict[str, Any] | None) -> dict[
     config.update((name, value) for name, value in scalars if value is not None)
     if options.stop:
         config["stopSequences"] = list(options.stop)
-    if options.json or schema is not None:
+    if options.json_mode or schema is not None:
         config["responseMimeType"] = "application/json"
     if schema is not None:
         config["responseJsonSchema"] = schema

@@ -32,38 +32,52 @@ __all__ = ["GeminiResponse", "ResponseAccumulator"]
 _TEXT_KEYS = {"text", "thought", "thoughtSignature"}
 
 
-class GeminiResponse(dict):  # type: ignore[type-arg]
-    """The merged response, exactly as the API shapes it, with a few reading helpers.
+class GeminiResponse(dict[str, Any]):
+    """Gemini's answer: the API's JSON response (a dict), with helpers that read the useful parts.
 
-    ``dict(response)`` is the wire JSON; ``.text``, ``.thoughts``, ``.images``, ``.parsed``,
-    ``.finish_reason`` and ``.usage`` read candidate 0. ``.request`` holds the request that produced it (URL and body,
-    never the key).
+    After ``%%gemini`` runs, ``_gemini`` (and the variable named by ``-o NAME``) holds one;
+    ``gemini_magic.generate()`` returns one. For example::
+
+        _gemini.text                      # the answer as a string (Markdown)
+        _gemini.parsed                    # with --json or --schema: the answer as Python lists/dicts
+        _gemini.images[0].save("x.png")   # with --image: keep a generated picture
+        _gemini.usage["totalTokenCount"]  # what the call cost, in tokens
+        _gemini.finish_reason             # "STOP" when the model finished on its own
+        _gemini.to_json(indent=2)         # the whole response, for saving or comparing
+
+    The helpers read the first candidate answer (the API sends one unless a request asks for more).
+    ``dict(_gemini)`` is the response exactly as the API sent it (camelCase keys), streamed pieces
+    merged. ``.request`` holds what was sent to get it (URL, model and body, never the API key),
+    or None.
     """
 
+    #: What was sent (``url``, ``model``, ``body``; never the key), or None if not recorded.
     request: dict[str, Any] | None = None
 
     @property
     def candidate(self) -> dict[str, Any]:
-        candidates = self.get("candidates") or [{}]
+        """The first candidate answer as the API shaped it (content, finishReason, grounding, …)."""
+        candidates: list[dict[str, Any]] = self.get("candidates") or [{}]
         return candidates[0]
 
     @property
     def parts(self) -> list[dict[str, Any]]:
+        """Every piece of the answer in order: text, images, code and its result, function calls, …"""
         return (self.candidate.get("content") or {}).get("parts") or []
 
     @property
     def text(self) -> str:
-        """The answer text (thought summaries excluded)."""
+        """The answer as one string of Markdown, without the thought summaries: what you usually want."""
         return "".join(p["text"] for p in self.parts if "text" in p and not p.get("thought"))
 
     @property
     def thoughts(self) -> str:
-        """The thought summaries, when ``--show-thoughts`` asked for them."""
+        """The model's summary of its thinking, when ``--show-thoughts`` asked for it; else ``""``."""
         return "".join(p["text"] for p in self.parts if "text" in p and p.get("thought"))
 
     @property
     def parsed(self) -> Any:
-        """The answer parsed as JSON (for ``--json``/``--schema``); ValueError if it is not JSON."""
+        """The answer as Python data (lists, dicts…) after ``--json`` or ``--schema``; ValueError if not JSON."""
         try:
             return json.loads(self.text)
         except ValueError as exc:
@@ -71,26 +85,30 @@ class GeminiResponse(dict):  # type: ignore[type-arg]
 
     @property
     def images(self) -> list[GeminiImage]:
-        """Every image in the answer, decoded: ``.mime_type``, ``.data``, ``.save(path)``."""
+        """The pictures the model made (``--image``), as :class:`GeminiImage`: ``.save(path)``, ``.data``."""
         return [image for image in map(image_of, self.parts) if image is not None]
 
     @property
     def finish_reason(self) -> str | None:
+        """Why the answer ended: ``"STOP"`` (done), ``"MAX_TOKENS"`` (cut short), ``"SAFETY"``…; None if unsaid."""
         return self.candidate.get("finishReason")
 
     @property
     def usage(self) -> dict[str, Any]:
+        """Token counts (``promptTokenCount``, ``candidatesTokenCount``, ``totalTokenCount``…): cost and limits."""
         return self.get("usageMetadata") or {}
 
     @property
     def model_version(self) -> str | None:
+        """The exact model that answered (e.g. ``"gemini-2.5-flash"``), for the record; None if unsaid."""
         return self.get("modelVersion")
 
     def to_json(self, **kwargs: Any) -> str:
-        """The wire JSON (for saving or for comparing with a recording)."""
+        """The response as a JSON string, to save to a file or compare; keyword arguments go to ``json.dumps``."""
         return json.dumps(self, ensure_ascii=False, **kwargs)
 
     def __repr__(self) -> str:
+        """One short line (model, finish reason, start of the text, tokens), even with big images inside."""
         text = self.text
         preview = text if len(text) <= 60 else text[:57] + "..."
         kinds = sorted({part_kind(p) for p in self.parts})
@@ -164,7 +182,7 @@ class _Candidate:
             if self.parts:
                 content["parts"] = [
                     {"text": "".join(pieces), **part} if pieces else part
-                    for part, pieces in zip(self.parts, self.pieces)
+                    for part, pieces in zip(self.parts, self.pieces, strict=True)
                 ]
             if self.role:
                 content["role"] = self.role
@@ -241,6 +259,7 @@ class ResponseAccumulator:
         return delta
 
     def result(self) -> GeminiResponse:
+        """Everything merged so far as one response of the API's shape; may be called mid-stream."""
         response = GeminiResponse()
         if self._candidates:
             response["candidates"] = [self._candidates[i].result() for i in sorted(self._candidates)]

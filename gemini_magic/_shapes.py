@@ -65,7 +65,13 @@ _EVENT = {
     "responseId": str,
 }
 
-_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "an object", list: "an array"}
+_NAMES: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    dict: "an object",
+    list: "an array",
+}
 
 
 def _json_name(value: Any) -> str:
@@ -75,7 +81,7 @@ def _json_name(value: Any) -> str:
         return "a boolean"
     if isinstance(value, int | float):
         return "a number"
-    return {str: "a string", dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
+    return _NAMES.get(type(value), type(value).__name__)
 
 
 def _check(value: Any, spec: Spec, path: str) -> None:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the loopback Gemini server and a real IPython kernel driven by nbclient."""
+"""Shared fixtures: the loopback Gemini server, an in-process test shell, and a real IPython kernel."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import kernels
 from gemini_server import FIXTURES, GeminiTestServer
+from kernels import Kernel
+from shell import FrontEnd, TestShell
 
 # Looks like a real key so a leak would be noticed; it is not one.
 FAKE_KEY = "AIzaSyTEST-fake-key-never-real-0123456789"
@@ -56,53 +57,35 @@ def gemini(server: GeminiTestServer) -> Iterator[GeminiTestServer]:
     server.reset()
 
 
+@pytest.fixture
+def shell(gemini: GeminiTestServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[TestShell]:
+    """Terminal IPython in this process, the extension loaded, talking to the loopback server; its
+    working folder (where the cache goes) is the test's own."""
+    for name in kernels.KEY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GEMINI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("GEMINI_BASE_URL", gemini.url)
+    monkeypatch.chdir(tmp_path)
+    ip = TestShell.start()
+    yield ip
+    ip.close()
+
+
+@pytest.fixture
+def notebook(shell: TestShell) -> TestShell:
+    """The in-process shell as a notebook sees it: a kernel, so the live view is widgets."""
+    shell.kernel = FrontEnd()
+    return shell
+
+
 def kernel_env(server: GeminiTestServer, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "COMETAPI_KEY")}
-    env.update(GEMINI_API_KEY=FAKE_KEY, GEMINI_BASE_URL=server.url, PYTHONUNBUFFERED="1", **extra)
-    return env
-
-
-class Kernel:
-    """A live kernel that runs one cell at a time and keeps them all in a notebook."""
-
-    def __init__(self, client: NotebookClient) -> None:
-        self.client = client
-        self.nb = client.nb
-        self.reply: dict[str, Any] = {}
-        client.on_cell_executed = self._executed
-
-    def _executed(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
-        self.reply = execute_reply["content"]
-
-    def run(self, source: str) -> list[dict[str, Any]]:
-        """Execute one cell; its execute_reply content is left in :attr:`reply`."""
-        cell = nbformat.v4.new_code_cell(source)
-        self.nb.cells.append(cell)
-        self.client.execute_cell(cell, len(self.nb.cells) - 1)
-        return cell.outputs
-
-    def usage_error(self, source: str) -> str:
-        """Run a cell that must fail as a user error: one stderr line, the cell marked failed."""
-        outputs = self.run(source)
-        assert self.reply["status"] == "error", "the cell did not fail, so Run All would go on"
-        assert self.reply["ename"] == "UsageError", self.reply
-        assert [o["output_type"] for o in outputs] == ["stream"], outputs
-        text = outputs[0]["text"]
-        assert text.startswith("UsageError: ") and text.count("\n") == 1, text
-        return text
-
-    def saved(self) -> str:
-        """The notebook as it would be written to disk."""
-        return nbformat.writes(self.nb)
+    """The environment of a kernel (or any child process) that talks to *server* with the fake key."""
+    return kernels.kernel_env(server.url, FAKE_KEY, **extra)
 
 
 @pytest.fixture(scope="module")
 def kernel(server: GeminiTestServer) -> Iterator[Kernel]:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    client = NotebookClient(nb, timeout=60, allow_errors=True, kernel_name="python3")
-    with client.setup_kernel(env=kernel_env(server)):
-        k = Kernel(client)
+    with Kernel(kernel_env(server)) as k:
         k.run("%load_ext gemini_magic")
         yield k
 

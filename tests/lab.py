@@ -7,6 +7,7 @@ to die with the test process (PR_SET_PDEATHSIG) so a killed pytest leaves nothin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -137,8 +138,6 @@ class Lab:
                 self.process.kill()
                 self.process.wait(timeout=5)
         for pid in children:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process = None

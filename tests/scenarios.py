@@ -23,7 +23,7 @@ def _sample(schema: dict[str, Any], depth: int = 0) -> Any:
         return {k: _sample(v, depth + 1) for k, v in (schema.get("properties") or {}).items()}
     if kind == "array":
         return [_sample(schema.get("items") or {"type": "string"}, depth + 1) for _ in range(3)]
-    return {"string": "example", "integer": 3, "number": 2.5, "boolean": True}.get(kind, None)
+    return {"string": "example", "integer": 3, "number": 2.5, "boolean": True}.get(kind)
 
 
 def answer(record: Recorded) -> Reply:

@@ -137,7 +137,7 @@ def wait_all_done(page: Any, cells: int, timeout: float = 60_000) -> None:
         """(n) => {
             const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim());
             return prompts.length === n && prompts.every(p => /^\\[\\d+\\]:$/.test(p));
-        }""",
+        }""",  # noqa: E501
         arg=cells,
         timeout=timeout,
     )

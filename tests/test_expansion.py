@@ -64,7 +64,7 @@ def test_failing_str_is_one_usage_error_line(kernel: Kernel, gemini: GeminiTestS
 
 def test_interpolate_reports_a_failing_str_in_one_short_line() -> None:
     namespace: dict[str, object] = {}
-    exec(CLASSES, namespace)  # noqa: S102 - the same classes as in the kernel
+    exec(CLASSES, namespace)
     with pytest.raises(UsageError) as caught:
         interpolate("{loud}", namespace)
     message = str(caught.value)

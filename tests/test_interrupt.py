@@ -7,7 +7,6 @@ KeyboardInterrupt trace would print the key into the notebook.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -57,7 +56,7 @@ def test_interrupt_while_waiting_for_headers_is_one_line_and_keyless(kernel: Ker
     def interrupt() -> None:
         if silent.received.wait(30):
             threading.Event().wait(0.3)  # the kernel is now blocked reading the status line
-            asyncio.run(kernel.client.km.interrupt_kernel())  # nbclient's manager is the async one
+            kernel.interrupt()
 
     threading.Thread(target=interrupt, daemon=True).start()
     outputs = kernel.run(f"%%gemini --base-url {silent.url}\nHello")

@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import kernel_env
+from conftest import Kernel, kernel_env
 from gemini_server import GeminiTestServer, sse, text_events
-from jupyter_client.manager import KernelManager
 
 
 @pytest.fixture(scope="module")
-def live(server: GeminiTestServer) -> Iterator[tuple[KernelManager, Any]]:
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=kernel_env(server))
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-    kc.execute_interactive("%load_ext gemini_magic", timeout=30)
-    yield km, kc
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
-
-
-def _messages(kc: Any, msg_id: str, until: float) -> Iterator[dict[str, Any]]:
-    """iopub messages of one execution, as they arrive, until the kernel goes idle."""
-    while time.monotonic() < until:
-        try:
-            msg = kc.get_iopub_msg(timeout=0.5)
-        except queue.Empty:
-            continue
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        yield msg
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return
-    raise AssertionError("the execution did not finish in time")
+def live(server: GeminiTestServer) -> Iterator[Kernel]:
+    with Kernel(kernel_env(server)) as kernel:
+        kernel.run("%load_ext gemini_magic")
+        yield kernel
 
 
 def _shows(msg: dict[str, Any], text: str) -> bool:
@@ -52,17 +29,14 @@ def _shows(msg: dict[str, Any], text: str) -> bool:
     return False
 
 
-def test_first_words_reach_the_front_end_before_the_stream_ends(
-    live: tuple[KernelManager, Any], gemini: GeminiTestServer
-) -> None:
-    _, kc = live
+def test_first_words_reach_the_front_end_before_the_stream_ends(live: Kernel, gemini: GeminiTestServer) -> None:
     gate = threading.Event()
     reply = sse(text_events(["First words arrive", " and then the rest"]))
     reply.steps.insert(1, gate)  # the server holds the rest back until the test has seen the start
     gemini.push(reply)
-    msg_id = kc.execute("%%gemini\nHi")
+    msg_id = live.execute("%%gemini\nHi")
     seen_first = seen_rest = False
-    for msg in _messages(kc, msg_id, time.monotonic() + 30):
+    for msg in live.messages(msg_id, 30):
         if not seen_first and _shows(msg, "First words arrive"):
             seen_first = True
             assert gemini.requests[0].outcome == "open", "the server had already finished: nothing was streamed"
@@ -75,21 +49,18 @@ def test_first_words_reach_the_front_end_before_the_stream_ends(
     assert gemini.requests[0].outcome == "completed"
 
 
-def test_ctrl_c_stops_the_stream_and_keeps_the_partial_answer(
-    live: tuple[KernelManager, Any], gemini: GeminiTestServer
-) -> None:
-    km, kc = live
+def test_ctrl_c_stops_the_stream_and_keeps_the_partial_answer(live: Kernel, gemini: GeminiTestServer) -> None:
     gate = threading.Event()
     reply = sse(text_events(["Interrupted answer", " that never arrives"]))
     reply.steps.insert(1, gate)
     reply.steps.insert(2, 0.2)
     gemini.push(reply)
-    msg_id = kc.execute("%%gemini\nHi")
+    msg_id = live.execute("%%gemini\nHi")
     final = None
     errors = []
-    for msg in _messages(kc, msg_id, time.monotonic() + 30):
+    for msg in live.messages(msg_id, 30):
         if _shows(msg, "Interrupted answer") and msg["msg_type"] == "comm_msg":
-            km.interrupt_kernel()
+            live.interrupt()
         if msg["msg_type"] == "update_display_data":
             final = msg["content"]["data"]
         if msg["msg_type"] == "error":
@@ -114,10 +85,10 @@ def test_ctrl_c_stops_the_stream_and_keeps_the_partial_answer(
         if msg["msg_type"] == "stream":
             printed.append(msg["content"]["text"])
 
-    kc.execute_interactive("print(repr(_gemini.text))", timeout=30, output_hook=hook)
+    live.printed("print(repr(_gemini.text))", on_message=hook, timeout=30)
     assert printed == ["'Interrupted answer'\n"]
     printed.clear()
-    kc.execute_interactive(REACHABLE, timeout=30, output_hook=hook)
+    live.printed(REACHABLE, on_message=hook, timeout=30)
     reachable = printed[0].split()
     assert reachable[0] == "True" and "gemini_magic._call" in reachable, reachable  # a KeyboardInterrupt
     assert not [name for name in reachable if name.startswith(("requests", "urllib3", "http.", "socket"))], reachable
@@ -140,53 +111,40 @@ print(isinstance(sys.last_value, KeyboardInterrupt), *sorted(set(_modules)))
 """
 
 
-def test_no_widget_traffic_after_failed_cells(live: tuple[KernelManager, Any], gemini: GeminiTestServer) -> None:
+def test_no_widget_traffic_after_failed_cells(live: Kernel, gemini: GeminiTestServer) -> None:
     """A cell that fails while "thinking…" ticks must not leave the ticker sending widget updates."""
-    _, kc = live
     errors = []
     for bad_event in ({"candidates": [{"content": {"parts": [{"text": 5}]}}]}, {"usageMetadata": [1]}):
         gemini.push(sse([bad_event]))
-        msg_id = kc.execute("%%gemini\nHi")
-        errors += [
-            m["content"]["ename"] for m in _messages(kc, msg_id, time.monotonic() + 30) if m["msg_type"] == "error"
-        ]
-    late = []
-    until = time.monotonic() + 1.0
-    while time.monotonic() < until:
-        try:
-            late.append(kc.get_iopub_msg(timeout=0.2)["msg_type"])
-        except queue.Empty:
-            pass
+        msg_id = live.execute("%%gemini\nHi")
+        errors += [m["content"]["ename"] for m in live.messages(msg_id, 30) if m["msg_type"] == "error"]
+    late = live.late_messages(1.0)
     assert late.count("comm_msg") == 0, late
     assert errors == ["GeminiStreamError", "GeminiStreamError"]
 
 
-def test_retry_is_announced_while_waiting(live: tuple[KernelManager, Any], gemini: GeminiTestServer) -> None:
+def test_retry_is_announced_while_waiting(live: Kernel, gemini: GeminiTestServer) -> None:
     from gemini_server import error_reply
 
     retry = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.3s"}]
     gemini.push(error_reply(503, "UNAVAILABLE", "The model is overloaded.", retry), sse(text_events(["Recovered"])))
-    _, kc = live
-    msg_id = kc.execute("%%gemini\nHi")
+    msg_id = live.execute("%%gemini\nHi")
     announced = [
         msg
-        for msg in _messages(kc, msg_id, time.monotonic() + 30)
+        for msg in live.messages(msg_id, 30)
         if _shows(msg, "503 UNAVAILABLE: The model is overloaded. — retrying in 0.3 s (retry 1 of 3)")
     ]
     assert announced
     assert len(gemini.requests) == 2
 
 
-def test_thinking_indicator_ticks_before_the_first_token(
-    live: tuple[KernelManager, Any], gemini: GeminiTestServer
-) -> None:
-    _, kc = live
+def test_thinking_indicator_ticks_before_the_first_token(live: Kernel, gemini: GeminiTestServer) -> None:
     reply = sse(text_events(["Finally ", "an answer"]))
     reply.steps.insert(0, 0.6)  # the model "thinks" before its first event
     gemini.push(reply)
-    msg_id = kc.execute("%%gemini\nHi")
+    msg_id = live.execute("%%gemini\nHi")
     ticks = []
-    for msg in _messages(kc, msg_id, time.monotonic() + 30):
+    for msg in live.messages(msg_id, 30):
         if msg["msg_type"] == "comm_msg":
             value = str(msg["content"].get("data", {}).get("state", {}).get("value", ""))
             if "gemini-3-flash-preview · thinking… " in value:

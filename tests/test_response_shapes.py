@@ -65,7 +65,7 @@ MALFORMED = [
 def test_wrong_types_are_a_stream_error_naming_the_field(event: Any, message: str) -> None:
     accumulator = ResponseAccumulator()
     accumulator.add(text_event({"text": "kept"}))
-    with pytest.raises(GeminiStreamError, match="^malformed response: ") as caught:
+    with pytest.raises(GeminiStreamError, match=r"^malformed response: ") as caught:
         accumulator.add(event)
     assert message in str(caught.value)
     assert accumulator.result().text == "kept"  # what came before stays
@@ -165,3 +165,11 @@ def test_unknown_finish_reason_named_and_finish_message_verbatim() -> None:
         text_event({"text": "partial"}, finishReason="MODEL_ARMOR", finishMessage="Response blocked by Model Armor.")
     )
     assert finish_note(response) == "the answer stopped early [MODEL_ARMOR]: Response blocked by Model Armor."
+
+
+def test_a_huge_error_message_is_shown_cut_and_kept_whole() -> None:
+    from gemini_magic._errors import SHOWN_MESSAGE, GeminiAPIError
+
+    error = GeminiAPIError.from_body({"error": {"code": 400, "status": "X" * 500, "message": "m" * 100_000}}, 400)
+    assert len(str(error)) < SHOWN_MESSAGE + 200 and len(error.message) == 100_000
+    assert str(error).endswith("… (see .message for all of it)")

@@ -6,16 +6,9 @@ import pytest
 from IPython.core.error import UsageError
 
 from gemini_magic._options import Options
-from gemini_magic._settings import COMETAPI_BASE_URL, GOOGLE_BASE_URL, resolve_settings
+from gemini_magic._settings import COMETAPI_BASE_URL, DEFAULTS, GOOGLE_BASE_URL, resolve_settings
 
-CONFIG = {
-    "model": "gemini-3-flash-preview",
-    "base_url": GOOGLE_BASE_URL,
-    "api_key_env": "",
-    "auth": "key",
-    "timeout": 120.0,
-    "max_retries": 3,
-}
+CONFIG = dict(DEFAULTS)  # the traitlets' values when nothing is configured
 
 
 def resolve(options: Options | None = None, configured: dict | None = None, **env: str):

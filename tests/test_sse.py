@@ -56,7 +56,7 @@ def test_multi_megabyte_event_line_in_small_reads() -> None:
 def test_error_tail_after_events_raises_the_api_message() -> None:
     raw = (
         b'data: {"candidates": [{"content": {"parts": [{"text": "Hi"}]}}]}\r\n\r\n'
-        b'{\n  "error": {\n    "code": 503,\n    "message": "The model is overloaded.",\n    "status": "UNAVAILABLE"\n  }\n}\n'
+        b'{\n  "error": {\n    "code": 503,\n    "message": "The model is overloaded.",\n    "status": "UNAVAILABLE"\n  }\n}\n'  # noqa: E501
     )
     decoder = SSEDecoder()
     events = []

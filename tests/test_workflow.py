@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import queue
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,6 @@ from gemini_server import (
     sse,
     text_events,
 )
-from jupyter_client.manager import KernelManager
 
 from gemini_magic._response import GeminiResponse, ResponseAccumulator
 from gemini_magic._sse import SSEDecoder
@@ -40,31 +37,15 @@ def merged(name: str) -> GeminiResponse:
 
 
 @pytest.fixture(scope="module")
-def lab_kernel(server: GeminiTestServer) -> Iterator[Any]:
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=kernel_env(server))
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-    yield kc
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
+def lab_kernel(server: GeminiTestServer) -> Iterator[Kernel]:
+    with Kernel(kernel_env(server)) as kernel:
+        yield kernel
 
 
-def run_cell(kc: Any, code: str, cell_id: str) -> dict[str, Any]:
+def run_cell(kernel: Kernel, code: str, cell_id: str) -> dict[str, Any]:
     """Execute like JupyterLab (with ``cellId``); return the reply status and what was shown."""
-    content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False}
-    msg = kc.session.msg("execute_request", content, metadata={"cellId": cell_id})
-    kc.shell_channel.send(msg)
     shown: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            reply = kc.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        if reply["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
-            continue
+    for reply in kernel.messages(kernel.execute(code, cell_id)):
         kind, data = reply["msg_type"], reply["content"]
         if kind in ("stream",):
             shown.append(data["text"])
@@ -72,13 +53,11 @@ def run_cell(kc: Any, code: str, cell_id: str) -> dict[str, Any]:
             shown.append(data["data"].get("text/plain", ""))
         elif kind == "error":
             shown.append(f"{data['ename']}: {data['evalue']}")
-        elif kind == "status" and data["execution_state"] == "idle":
-            return {"text": "".join(shown)}
-    raise AssertionError("cell did not finish")
+    return {"text": "".join(shown)}
 
 
 @pytest.mark.needs_fixtures
-def test_three_turn_chat_keeps_signatures_and_reruns_replace(lab_kernel: Any, gemini: GeminiTestServer) -> None:
+def test_three_turn_chat_keeps_signatures_and_reruns_replace(lab_kernel: Kernel, gemini: GeminiTestServer) -> None:
     first = "pydantic-ai__code-execution-stream_gemini-3-flash.sse"  # signed code, result, signed empty text
     second = "pydantic-ai__thought-summaries-stream_gemini-2.5-pro.sse"  # signature on the first answer text
     run_cell(lab_kernel, "%load_ext gemini_magic", "setup")
@@ -88,7 +67,10 @@ def test_three_turn_chat_keeps_signatures_and_reruns_replace(lab_kernel: Any, ge
     run_cell(lab_kernel, "%%gemini --chat physics\nAnd finally", "cell-c")
     model_1 = {"role": "model", "parts": merged(first).parts}
     model_2 = {"role": "model", "parts": merged(second).parts}
-    user = lambda text: {"role": "user", "parts": [{"text": text}]}
+
+    def user(text: str) -> dict[str, Any]:
+        return {"role": "user", "parts": [{"text": text}]}
+
     assert [r.body["contents"] for r in gemini.requests] == [
         [user("Compute something")],
         [user("Compute something"), model_1, user("Now think")],
@@ -114,7 +96,7 @@ def test_three_turn_chat_keeps_signatures_and_reruns_replace(lab_kernel: Any, ge
     assert "No conversations yet" in run_cell(lab_kernel, "%gemini chats", "cell-g")["text"]
 
 
-def test_chat_default_name_and_failed_turn_not_recorded(lab_kernel: Any, gemini: GeminiTestServer) -> None:
+def test_chat_default_name_and_failed_turn_not_recorded(lab_kernel: Kernel, gemini: GeminiTestServer) -> None:
     from gemini_server import error_reply
 
     run_cell(lab_kernel, "%load_ext gemini_magic", "setup")
@@ -203,7 +185,7 @@ def test_attachment_errors_send_nothing(kernel: Kernel, gemini: GeminiTestServer
 
 def test_dry_run_shows_attachments_and_tools_briefly(kernel: Kernel, gemini: GeminiTestServer) -> None:
     kernel.run(
-        "def add(a: int, b: int = 1) -> int:\n    '''Add two numbers.'''\n    return a + b\nsmall = b'\\x89PNG\\r\\n\\x1a\\n' + b'1' * 3000"
+        "def add(a: int, b: int = 1) -> int:\n    '''Add two numbers.'''\n    return a + b\nsmall = b'\\x89PNG\\r\\n\\x1a\\n' + b'1' * 3000"  # noqa: E501
     )
     text = displays(kernel.run("%%gemini --dry-run --attach small --tools add --tool-mode any\nx"))[0]["data"][
         "text/plain"
@@ -285,11 +267,11 @@ def test_two_round_tool_loop(kernel: Kernel, gemini: GeminiTestServer) -> None:
         "description": "degrees Celsius",
     }
     assert second["contents"][1:] == [
-        {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLTE="}]},
-        {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"result": {"city": "Paris", "temperature": 21, "unit": "C"}}}}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLTE="}]},  # noqa: E501
+        {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"result": {"city": "Paris", "temperature": 21, "unit": "C"}}}}]},  # noqa: E501
     ]  # fmt: skip
     assert third["contents"][3:] == [
-        {"role": "model", "parts": [{"functionCall": {"name": "to_fahrenheit", "args": {"celsius": 21}}, "thoughtSignature": "c2lnLTI="}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "to_fahrenheit", "args": {"celsius": 21}}, "thoughtSignature": "c2lnLTI="}]},  # noqa: E501
         {"role": "user", "parts": [{"functionResponse": {"name": "to_fahrenheit", "response": {"result": 69.8}}}]},
     ]  # fmt: skip
     shown = json.dumps([o.get("data", {}).get("text/plain", "") for o in outputs])
@@ -327,7 +309,7 @@ def test_models_across_two_pages(kernel: Kernel, gemini: GeminiTestServer) -> No
     page_one = json.loads(fixture_bytes("llm-gemini__list-models-page1.json"))
     page_two = {
         "models": [
-            {"name": "models/gemini-test-last", "displayName": "Last one", "inputTokenLimit": 1000, "outputTokenLimit": 100,
+            {"name": "models/gemini-test-last", "displayName": "Last one", "inputTokenLimit": 1000, "outputTokenLimit": 100,  # noqa: E501
              "supportedGenerationMethods": ["generateContent", "countTokens"], "thinking": True},
             {"name": "models/embedding-test", "supportedGenerationMethods": ["embedContent"]},
         ]
@@ -348,8 +330,10 @@ def test_models_across_two_pages(kernel: Kernel, gemini: GeminiTestServer) -> No
 
 def test_config_one_line_prompt_and_bad_subcommand(kernel: Kernel, gemini: GeminiTestServer) -> None:
     text = displays(kernel.run("%gemini config"))[0]["data"]["text/plain"]
-    assert "model            gemini-3-flash-preview  (default)" in text
-    assert f"base_url         {gemini.url}  (GEMINI_BASE_URL)" in text
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()}
+    assert rows["model"] == ["gemini-3-flash-preview", "default"]
+    assert rows["base_url"] == [gemini.url, "GEMINI_BASE_URL"]
+    assert rows["cache"] == ["False", "default"] and rows["max_tool_rounds"] == ["5", "default"]
     assert "<set: 41 characters from GEMINI_API_KEY>" in text and FAKE_KEY not in text
     gemini.push(sse(text_events(["Four."])))
     kernel.run("%gemini What is 2 + 2?")
@@ -372,7 +356,10 @@ def test_cache_hit_sends_no_request_and_needs_no_key(kernel: Kernel, gemini: Gem
     second = kernel.run("%%gemini --cache -t 0\nSame question")
     assert len(gemini.requests) == 1  # served from disk
     assert displays(second)[0]["data"]["text/html"].endswith("· cached</small></p></div>")
-    body = lambda o: displays(o)[0]["data"]["text/html"].split("<hr>")[0]
+
+    def body(outputs: list[dict[str, Any]]) -> str:
+        return displays(outputs)[0]["data"]["text/html"].split("<hr>")[0]  # type: ignore[no-any-return]
+
     assert body(first) == body(second)
     assert printed(kernel.run("print(_gemini.text)")) == "Cached answer.\n"
     # A different request is a miss; without a key a hit still works.

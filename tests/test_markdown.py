@@ -7,10 +7,10 @@ import re
 import pytest
 from conftest import assert_inert
 
+from gemini_magic._growing_markdown import MarkdownStream
 from gemini_magic._layout import AnswerLayout
 from gemini_magic._markdown import render_markdown
 from gemini_magic._sanitize import sanitize
-from gemini_magic._growing_markdown import MarkdownStream
 
 HOSTILE = [
     "<script>window.pwned=1</script>",
@@ -81,7 +81,10 @@ def test_stream_commits_at_safe_boundaries_and_matches_whole_render() -> None:
             stream.commit()
     assert len(stream.blocks) >= 4
     assert "".join(stream.blocks) + stream.tail_html() == stream.html()
-    normalise = lambda s: re.sub(r"\s+", "", s)
+
+    def normalise(s: str) -> str:
+        return re.sub(r"\s+", "", s)
+
     assert normalise(stream.html()) == normalise(render_markdown(text))
     assert all("still code" in b for b in stream.blocks if "code " in b)  # fences never split
 

@@ -1,0 +1,184 @@
+"""Everything the magic shows, rendered as MIME bundles: pure functions, no display.
+
+Showing is :mod:`._display`'s job; here each output is built once, in every form a front end may
+prefer: ``text/html`` (sanitized as the very last step), ``text/markdown`` (no raw HTML from the
+model or the server) and ``text/plain`` (no control characters, for terminal front ends).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ._citations import sources_html, sources_markdown
+from ._errors import printable
+from ._images import GeminiImage
+from ._layout import AnswerLayout
+from ._markdown import fenced, markdown_text
+from ._response import GeminiResponse
+from ._sanitize import sanitize
+
+__all__ = [
+    "SHOWN_CHARS",
+    "Bundle",
+    "dry_run_bundle",
+    "final_bundles",
+    "note_bundle",
+    "plain_bundle",
+    "table_bundle",
+    "text_bundle",
+    "tool_results_bundle",
+    "transcript_bundle",
+]
+
+#: One output: its MIME data and its metadata.
+Bundle = tuple[dict[str, Any], dict[str, Any]]
+SHOWN_CHARS = 300  # of each tool call and result in the "Ran" list: a 5 MB argument must not fill the notebook
+
+
+def _html(body: str) -> str:
+    return sanitize(f'<div class="gemini-magic">{body}</div>')
+
+
+def _note_html(message: str) -> str:
+    return f"<p><strong>⚠ {html.escape(message)}</strong></p>"
+
+
+def text_bundle(text: str) -> Bundle:
+    """A plain message (``%gemini chats``, "cache cleared")."""
+    return {"text/plain": printable(text)}, {}
+
+
+def note_bundle(message: str) -> Bundle:
+    """A ⚠ line of its own (e.g. the tool-round limit was reached)."""
+    return {"text/plain": f"⚠ {printable(message)}", "text/html": _html(_note_html(message))}, {}
+
+
+def plain_bundle(layout: AnswerLayout) -> Bundle:
+    """The answer as escaped plain text: what is left to show when rendering it failed."""
+    text = layout.answer_text() or "(no text)"
+    return {
+        "text/plain": printable(text),
+        "text/html": f'<div class="gemini-magic"><pre>{html.escape(text)}</pre></div>',
+    }, {}
+
+
+def table_bundle(header: Sequence[str], rows: Sequence[Sequence[str]], caption: str = "") -> Bundle:
+    """A table as HTML and as aligned plain text (``%gemini config``, ``%gemini models``)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    small = f"<p><small>{html.escape(caption)}</small></p>" if caption else ""
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in (header, *rows)]
+    text = "\n".join([*lines, *([caption] if caption else [])])
+    page = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{small}"
+    return {"text/plain": printable(text), "text/html": sanitize(page)}, {}
+
+
+def tool_results_bundle(calls: Sequence[dict[str, Any]], replies: Sequence[dict[str, Any]]) -> Bundle:
+    """One line per function run: what was called and what went back, each cut to ``SHOWN_CHARS``
+    (the whole exchange is in ``_gemini.request``)."""
+    rows = []
+    for call, reply in zip(calls, replies, strict=True):
+        args = json.dumps(call.get("args") or {}, ensure_ascii=False, default=repr)
+        result = json.dumps(reply["functionResponse"]["response"], ensure_ascii=False, default=repr)
+        rows.append((_cut(f"{call.get('name')}({args})"), _cut(result)))
+    text = "\n".join(f"ran {c} → {r}" for c, r in rows)
+    items = "".join(f"<li><code>{html.escape(c)}</code> → <code>{html.escape(r)}</code></li>" for c, r in rows)
+    return {"text/plain": printable(text), "text/html": _html(f"<small>Ran</small><ul>{items}</ul>")}, {}
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
+def dry_run_bundle(url: str, auth_header: str, masked: str, body: dict[str, Any], note: str = "") -> Bundle:
+    """What would be sent; the key is replaced by a description of it."""
+    lines = [
+        f"POST {url}",
+        "Content-Type: application/json",
+        f"{auth_header}: {masked}",
+        "",
+        json.dumps(_shorten(body), indent=2, ensure_ascii=False),
+        *([f"\n({note})"] if note else []),
+    ]
+    text = "\n".join(lines)
+    return {"text/plain": text, "text/markdown": fenced(text, "http")}, {}
+
+
+def _shorten(value: Any) -> Any:
+    """Long base64 (inline data, thought signatures) as a size, so a dry run stays readable."""
+    if isinstance(value, dict):
+        return {
+            k: f"<{len(v):,} characters of base64>"
+            if k in ("data", "thoughtSignature") and isinstance(v, str) and len(v) > 80
+            else _shorten(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_shorten(v) for v in value]
+    return value
+
+
+def transcript_bundle(turns: Sequence[dict[str, Any]]) -> Bundle:
+    """A conversation, turn by turn (``%gemini chat NAME``)."""
+    from ._markdown import render_markdown, safe_markdown
+    from ._parts import part_markdown
+
+    blocks = []
+    for turn in turns:
+        parts = turn.get("parts", [])
+        pieces = [p["text"] for p in parts if "text" in p and not p.get("thought")]
+        pieces += [part_markdown(p) for p in parts if "text" not in p]
+        blocks.append(f"**{markdown_text(str(turn.get('role', 'user')))}:** " + "\n\n".join(pieces))
+    markdown = "\n\n---\n\n".join(blocks)
+    return {
+        "text/html": _html(render_markdown(markdown)),
+        "text/markdown": safe_markdown(markdown),
+        "text/plain": printable(markdown),
+    }, {}
+
+
+def final_bundles(response: GeminiResponse, layout: AnswerLayout, footer: str, notes: list[str]) -> list[Bundle]:
+    """The static outputs that replace the live view: HTML/Markdown/text, then images in order."""
+    candidate = response.candidate
+    notes_html = "".join(_note_html(note) for note in notes)
+    tail_html = f"{sources_html(candidate)}{notes_html}<hr><p><small>{html.escape(footer)}</small></p>"
+    segments = layout.final_segments(candidate)
+    if isinstance(segments[-1], GeminiImage):
+        segments.append("")
+    metadata = {
+        "gemini_magic": {
+            "model": (response.request or {}).get("model"),
+            "modelVersion": response.model_version,
+            "responseId": response.get("responseId"),
+            "finishReason": response.finish_reason,
+            "usage": response.usage,
+            "footer": footer,
+        }
+    }
+    markdown = "\n\n".join(
+        piece
+        for piece in (
+            layout.markdown() or "*(no text)*",
+            sources_markdown(candidate),
+            *(f"**⚠ {markdown_text(note)}**" for note in notes),
+            f"<sub>{html.escape(footer)}</sub>",
+        )
+        if piece
+    )
+    # text/plain is what terminal front ends (jupyter console) print: no control characters
+    plain = printable("\n".join([response.text or "(no text)", *(f"⚠ {note}" for note in notes), footer]))
+    bundles: list[Bundle] = []
+    for index, segment in enumerate(segments):
+        if isinstance(segment, GeminiImage):
+            bundles.append(({segment.mime_type: segment.base64(), "text/plain": repr(segment)}, metadata))
+            continue
+        data = {"text/html": _html(segment + (tail_html if index == len(segments) - 1 else ""))}
+        if index == 0:  # the whole answer as Markdown and text, once
+            data["text/markdown"] = markdown
+            data["text/plain"] = plain
+        bundles.append((data, metadata))
+    return bundles
