@@ -86,11 +86,13 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Close pooled connections and remove the input transformer the magic added."""
+    """Close pooled connections; remove the input transformer and the cell-error recorder."""
+    from . import _context
     from ._magics import _keep_question_marks
 
     if _keep_question_marks in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(_keep_question_marks)
+    _context.uninstall(ipython)
     magics = ipython.magics_manager.registry.get("GeminiMagic")
     if magics is not None and magics._client is not None:
         magics._client.close()

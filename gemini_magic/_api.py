@@ -9,6 +9,7 @@ precedence, cache and retries, and the magic is a thin layer over the same code.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from ._display import ViewFactory
     from ._magics import GeminiMagic
 
-__all__ = ["Host", "ask", "generate"]
+__all__ = ["CODE_INSTRUCTION", "Host", "ask", "compose_prompt", "generate", "recent_turns"]
 
 
 class Host(Protocol):
@@ -58,35 +59,103 @@ class Host(Protocol):
         """Keep the response (also a partial one) where the caller finds it."""
         ...
 
+    @property
+    def shell(self) -> Any:
+        """The IPython shell whose cells ``--fix``, ``--context`` and ``{In[n]}`` read (None in a script)."""
+        ...
+
+    def place_code(self, code: str) -> None:
+        """Offer the code of a ``--code``/``--fix`` answer as the next cell."""
+        ...
+
 
 def ask(host: Host, options: Options, prompt: str, new_view: ViewFactory) -> GeminiResponse | None:
     """One call from validated options to the stored response (None for ``--dry-run``)."""
     from ._prepare import prepare
-    from ._prompt import interpolate
 
-    if options.interpolate:
-        prompt = interpolate(prompt, host.namespace)
     settings = host.settings(options)
+    prompt = compose_prompt(host, options, prompt)
     conversation = host.chats.get_or_create(options.chat) if options.chat else None
     key = host.cell_key(prompt)
-    call = prepare(options, prompt, host.namespace, conversation.history(key) if conversation else [], settings)
+    history = conversation.history(key) if conversation else []
+    sent = recent_turns(history, settings.max_history_turns)
+    call = prepare(options, prompt, host.namespace, sent, settings)
     if options.dry_run:
         from ._bundles import dry_run_bundle
         from ._display import show
 
+        notes = []
+        if len(sent) < len(history):
+            notes.append(f"chat: the last {len(sent)} of {len(history)} earlier turns (GeminiMagic.max_history_turns)")
         cache = call.cache
-        note = ""
         if cache is not None:
             hit = cache.get(cache.key(call.url, call.body())) is not None
-            note = f"cache: {'hit' if hit else 'miss'} in {settings.cache_dir}"
-        show(dry_run_bundle(call.url, settings.auth_header(), settings.masked_key(), call.body(), note))
+            notes.append(f"cache: {'hit' if hit else 'miss'} in {settings.cache_dir}")
+        show(dry_run_bundle(call.url, settings.auth_header(), settings.masked_key(), call.body(), "; ".join(notes)))
         return None
     from ._exchange import exchange
 
     response, turns = exchange(call, host.client, new_view, lambda r: host.store(r, options))
     if conversation is not None:
         conversation.record(key, turns)
+    if options.code or options.fix:
+        code = response.code or (response.text.strip() if options.code else "")  # told: code only
+        if code:
+            host.place_code(code)
     return response
+
+
+_CELL_FIELD = re.compile(r"\{(?:In|Out|Err)\[")
+
+#: Added to the prompt by ``--code`` (visible in ``--dry-run``).
+CODE_INSTRUCTION = (
+    "Answer with code only: one fenced code block (the language after the opening fence), with any "
+    "explanation as brief comments inside the code, and nothing outside the block."
+)
+
+
+def compose_prompt(host: Host, options: Options, text: str) -> str:
+    """The prompt as sent: the user's text with ``{In[n]}``/``{name}`` filled in, then the error to
+    fix, the context cells and the code-only instruction the options ask for."""
+    from ._prompt import interpolate
+
+    shell = host.shell
+    if options.interpolate:  # {name} first: a cell put in by {In[n]} is sent as written
+        text = interpolate(text, host.namespace)
+        if shell is not None and _CELL_FIELD.search(text):
+            from . import _context
+
+            text = _context.expand_cells(text, shell)
+    if options.fix or options.context:
+        from . import _context
+    if options.fix:
+        if shell is None:
+            raise UsageError("--fix needs IPython: it reads the failing cell")
+        text = _context.fix_prompt(shell, options.fix_cell, text)
+    if options.context:
+        if shell is None:
+            raise UsageError("--context needs IPython: it reads the previous cells")
+        cells = _context.context_text(shell, options.context)
+        text = f"{cells}\n\n{text}" if cells else text
+    if options.code and not options.fix:
+        text = f"{text}\n\n{CODE_INSTRUCTION}"
+    return text
+
+
+def recent_turns(history: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The last *limit* turns of a chat (all for 0), starting at a user's own turn: the API wants
+    the contents to open with one, and a function call must not lose its response."""
+    if not limit or len(history) <= limit:
+        return history
+    start = len(history) - limit
+    while start < len(history) and not _opens_exchange(history[start]):
+        start += 1
+    return history[start:]
+
+
+def _opens_exchange(turn: dict[str, Any]) -> bool:
+    parts = turn.get("parts") or []
+    return turn.get("role") == "user" and not any("functionResponse" in p for p in parts)
 
 
 class _ScriptHost:
@@ -116,6 +185,14 @@ class _ScriptHost:
 
     def store(self, response: GeminiResponse, options: Options) -> None:
         """A script keeps what :func:`generate` returns; nothing goes into a namespace."""
+
+    @property
+    def shell(self) -> Any:
+        """The running IPython, if any: ``context=N`` and ``fix=True`` read its cells."""
+        return _shell()
+
+    def place_code(self, code: str) -> None:
+        """Code keeps the answer: ``response.code`` holds the code blocks."""
 
 
 _standalone: GeminiMagic | None = None

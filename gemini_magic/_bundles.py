@@ -101,24 +101,24 @@ def dry_run_bundle(url: str, auth_header: str, masked: str, body: dict[str, Any]
         "Content-Type: application/json",
         f"{auth_header}: {masked}",
         "",
-        json.dumps(_shorten(body), indent=2, ensure_ascii=False),
+        json.dumps(shorten_base64(body), indent=2, ensure_ascii=False),
         *([f"\n({note})"] if note else []),
     ]
     text = "\n".join(lines)
     return {"text/plain": text, "text/markdown": fenced(text, "http")}, {}
 
 
-def _shorten(value: Any) -> Any:
+def shorten_base64(value: Any) -> Any:
     """Long base64 (inline data, thought signatures) as a size, so a dry run stays readable."""
     if isinstance(value, dict):
         return {
             k: f"<{len(v):,} characters of base64>"
             if k in ("data", "thoughtSignature") and isinstance(v, str) and len(v) > 80
-            else _shorten(v)
+            else shorten_base64(v)
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_shorten(v) for v in value]
+        return [shorten_base64(v) for v in value]
     return value
 
 

@@ -1,23 +1,105 @@
-"""The ``%gemini`` line magic's subcommands: models, config, chats, chat, cache.
+"""The ``%gemini`` line magic's subcommands, each recognised only in its exact grammar.
 
-Each builds its output with :mod:`._bundles` and shows it with :func:`._display.show`.
+``%gemini chat about cats`` is a prompt, not the ``chat`` command: :func:`subcommand` returns a
+handler only when the whole line fits. Each builds its output with :mod:`._bundles` and shows it
+with :func:`._display.show`.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
 from ._bundles import table_bundle, text_bundle, transcript_bundle
 from ._display import show
-from ._options import Options
+from ._options import Options, parse_argv, split_line
 
 if TYPE_CHECKING:
     from ._magics import GeminiMagic
 
-__all__ = ["cache", "chat", "chats", "config", "models"]
+__all__ = ["HELP", "SUBCOMMANDS", "cache", "chat", "chats", "config", "help_", "models", "subcommand"]
+
+#: Each subcommand's grammar and what it does, as ``%gemini help`` lists them.
+HELP = (
+    ("models", "every model that can generate content (also in _gemini_models)"),
+    ("config", "the effective settings and where each came from"),
+    ("chats", "the conversations of this session"),
+    ("chat NAME [--reset]", "a conversation's transcript; --reset forgets it"),
+    ("fix [N]", "explain the last error (or cell N's) and put the fixed code in a new cell below"),
+    ("preset NAME OPTIONS…", "save options under a name; use them with --preset NAME"),
+    ("presets", "the saved presets"),
+    ("log [-n N] [--search WORDS] [--export FILE.jsonl]", "recent exchanges from the log"),
+    ("cache clear", "empty the response cache"),
+    ("help", "this list"),
+    ("[OPTIONS] PROMPT", "ask a one-line question, with %%gemini's options"),
+)
+SUBCOMMANDS = frozenset(entry[0].split()[0] for entry in HELP if not entry[0].startswith("["))
+_NAME = re.compile(r"^[\w.-]+$")
+
+
+def subcommand(magic: GeminiMagic, line: str) -> Callable[[], None] | None:
+    """The handler for *line* when it is a subcommand in its exact grammar, else None (a prompt)."""
+    words = line.split()
+    command, rest = words[0], words[1:]
+    exact: dict[str, Callable[[], None]] = {
+        "models": lambda: models(magic),
+        "config": lambda: config(magic),
+        "chats": lambda: chats(magic),
+        "presets": lambda: presets(magic),
+        "help": help_,
+    }
+    if not rest:
+        if command in exact:
+            return exact[command]
+        if command == "fix":
+            return lambda: magic.fix(None)
+        if command == "log":
+            return lambda: _log_command(magic, "")
+        return None
+    if command == "chat" and _NAME.match(rest[0]) and rest[1:] in ([], ["--reset"]):
+        return lambda: chat(magic, " ".join(rest))
+    if command == "cache" and rest == ["clear"]:
+        return lambda: cache(magic, "clear")
+    if command == "fix" and len(rest) == 1 and re.fullmatch(r"-?\d+", rest[0]):
+        return lambda: magic.fix(int(rest[0]))
+    if command == "preset" and len(rest) > 1 and _NAME.match(rest[0]) and rest[1].startswith("-"):
+        return lambda: preset(magic, rest[0], line.split(None, 2)[2])
+    if command == "log" and rest[0].startswith("-"):
+        return lambda: _log_command(magic, line.split(None, 1)[1])
+    return None
+
+
+def help_() -> None:
+    """``%gemini help``: the subcommands."""
+    show(table_bundle(("%gemini …", "does"), HELP, "%%gemini? lists the options"))
+
+
+def preset(magic: GeminiMagic, name: str, options: str) -> None:
+    """``%gemini preset NAME OPTIONS…``: check the options, then keep them under *name*."""
+    argv = split_line(options)
+    if any(word == "--preset" or word.startswith("--preset=") for word in argv):
+        raise UsageError("%gemini preset: a preset cannot name another preset")
+    parse_argv(argv)  # a bad option is refused now, not when the preset is used
+    magic.presets = {**magic.presets, name: options}
+    show(text_bundle(f"Preset {name!r} saved: use it with %%gemini --preset {name}"))
+
+
+def presets(magic: GeminiMagic) -> None:
+    """``%gemini presets``: the saved option sets."""
+    if not magic.presets:
+        show(text_bundle("No presets yet: %gemini preset NAME OPTIONS… (or %config GeminiMagic.presets = {...})."))
+        return
+    show(table_bundle(("preset", "options"), sorted(magic.presets.items())))
+
+
+def _log_command(magic: GeminiMagic, rest: str) -> None:
+    from ._log import log_command
+
+    log_command(magic, rest)
 
 
 def models(magic: GeminiMagic) -> None:

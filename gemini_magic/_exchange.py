@@ -8,6 +8,7 @@ what ``--chat`` stores: the user turn, every model turn verbatim, every function
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -15,6 +16,7 @@ from ._bundles import note_bundle, tool_results_bundle
 from ._call import answer
 from ._client import GeminiClient, RetryHook
 from ._display import ViewFactory, show
+from ._errors import GeminiError
 from ._prepare import Call
 from ._response import GeminiResponse
 from ._settings import no_key_error
@@ -65,7 +67,39 @@ def _once(
             return client.stream(call.url, body, settings, on_retry)
         return [client.generate(call.url, body, settings, on_retry)]
 
-    response = answer(call, body, fetch, new_view, store, cached is not None)
+    started = time.time()
+    response: GeminiResponse | None = None
+    error: GeminiError | None = None
+    try:
+        response = answer(call, body, fetch, new_view, store, cached is not None)
+    except GeminiError as exc:
+        error = exc
+        raise
+    finally:
+        _log(call, body, response if error is None else error.response, error, started, cached is not None)
     if cache is not None and cached is None:
         cache.put(key, dict(response))
     return response
+
+
+def _log(
+    call: Call, body: dict[str, Any], response: Any, error: GeminiError | None, started: float, cached: bool
+) -> None:
+    """Append the exchange to the log (``GeminiMagic.log``), also a failed one with what arrived."""
+    if not call.settings.log:
+        return
+    from ._log import LogEntry, record
+
+    answered = dict(response) if isinstance(response, dict) else {}
+    entry = LogEntry(
+        time=started,
+        model=call.settings.model,
+        url=call.url,
+        request=body,
+        response=answered,
+        duration=time.time() - started,
+        usage=answered.get("usageMetadata") or {},
+        error=str(error) if error is not None else None,
+        cached=cached,
+    )
+    record(call.settings, entry)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
-from traitlets import Bool, Enum, Float, Int, Unicode, observe, validate
+from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe, validate
 
-from ._options import Options, gemini_arguments, parse_line
+from ._options import Options, gemini_arguments, leading_options, parse_argv, parse_line
 from ._sanitize import policy
 from ._settings import DEFAULTS, Settings, resolve_settings
 
@@ -30,50 +30,62 @@ __all__ = ["GeminiMagic"]
 _QUESTION_LINE = re.compile(r"([ \t]*)%gemini([ \t][^\n]*\?[ \t]*)(\r?\n?)\Z")
 
 
+def _setting(trait: Any, name: str, help: str, *args: Any) -> Any:
+    """A configurable traitlet whose default is the one written in ``_settings.DEFAULTS``."""
+    return trait(*args, DEFAULTS[name], help=help).tag(config=True)
+
+
 @magics_class
 class GeminiMagic(Magics):
     """Ask Google's Gemini models from a notebook cell."""
 
-    model = Unicode(DEFAULTS["model"], help="Model used when a cell gives no -m/--model.").tag(config=True)
-    base_url = Unicode(
-        DEFAULTS["base_url"],
-        help="API host. Environment: GEMINI_BASE_URL; with only COMETAPI_KEY set, https://api.cometapi.com.",
-    ).tag(config=True)
-    api_key_env = Unicode(
-        DEFAULTS["api_key_env"],
-        help="Read the key from this environment variable instead of GEMINI_API_KEY/GOOGLE_API_KEY/COMETAPI_KEY.",
-    ).tag(config=True)
-    auth = Enum(
-        ["key", "bearer"], DEFAULTS["auth"], help="Send the key as x-goog-api-key (key) or Authorization: Bearer."
-    ).tag(config=True)
-    timeout = Float(DEFAULTS["timeout"], help="Seconds to wait for each network read (at most 3600).").tag(config=True)
-    max_retries = Int(DEFAULTS["max_retries"], help="Retries for 429/500/502/503/504 answers, with backoff.").tag(
-        config=True
+    model = _setting(Unicode, "model", "Model used when a cell gives no -m/--model.")
+    base_url = _setting(
+        Unicode,
+        "base_url",
+        "API host. Environment: GEMINI_BASE_URL; with only COMETAPI_KEY set, https://api.cometapi.com.",
     )
-    max_response_mb = Int(
-        DEFAULTS["max_response_mb"], help="Largest response read, in MB (past it: an error, the part received kept)."
-    ).tag(config=True)
-    cache = Bool(
-        DEFAULTS["cache"], help="Answer identical requests from the on-disk cache (like --cache on every cell)."
-    ).tag(config=True)
-    cache_dir = Unicode(DEFAULTS["cache_dir"], help="Folder of the response cache (relative to the notebook).").tag(
-        config=True
+    api_key_env = _setting(
+        Unicode,
+        "api_key_env",
+        "Read the key from this environment variable instead of GEMINI_API_KEY/GOOGLE_API_KEY/COMETAPI_KEY.",
     )
-    max_tool_rounds = Int(
-        DEFAULTS["max_tool_rounds"], help="Most rounds of function calls --run-tools answers in one cell."
+    auth = _setting(Enum, "auth", "Send the key as x-goog-api-key (key) or Authorization: Bearer.", ["key", "bearer"])
+    timeout = _setting(Float, "timeout", "Seconds to wait for each network read (at most 3600).")
+    max_retries = _setting(Int, "max_retries", "Retries for 429/500/502/503/504 answers, with backoff.")
+    max_response_mb = _setting(
+        Int, "max_response_mb", "Largest response read, in MB (past it: an error, the part kept)."
+    )
+    cache = _setting(Bool, "cache", "Answer identical requests from the on-disk cache (like --cache on every cell).")
+    cache_dir = _setting(Unicode, "cache_dir", "Folder of the response cache (relative to the notebook).")
+    max_tool_rounds = _setting(Int, "max_tool_rounds", "Most rounds of function calls --run-tools answers in one cell.")
+    log = _setting(Bool, "log", "Append every exchange to the SQLite log (%gemini log shows it).")
+    log_path = _setting(
+        Unicode, "log_path", "Where the log lives (default: gemini-magic/log.db in the user's data folder)."
+    )
+    max_history_turns = _setting(
+        Int, "max_history_turns", "Most earlier turns a --chat call sends (0 = all); all are kept."
+    )
+    presets = Dict(
+        {}, help='Saved option sets by name, e.g. {"brief": "-t 0 --max-tokens 200"}; use with --preset NAME.'
     ).tag(config=True)
-    remote_images = Bool(
-        DEFAULTS["remote_images"],
-        help="Load images that model text links to (![alt](https://…)). Off by default: such a link can carry "
+    remote_images = _setting(
+        Bool,
+        "remote_images",
+        "Load images that model text links to (![alt](https://…)). Off by default: such a link can carry "
         "notebook data to any host, so it is shown as a link instead. Images the API returns always show.",
-    ).tag(config=True)
+    )
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._client: GeminiClient | None = None  # made on first use: loading stays fast
         self._chats: ChatStore | None = None
-        if shell is not None and _keep_question_marks not in shell.input_transformers_cleanup:
-            shell.input_transformers_cleanup.append(_keep_question_marks)
+        if shell is not None:
+            from . import _context
+
+            if _keep_question_marks not in shell.input_transformers_cleanup:
+                shell.input_transformers_cleanup.append(_keep_question_marks)
+            _context.install(shell)  # records failing cells for {Err[n]} and %gemini fix
         policy.remote_images = self.remote_images
 
     @observe("remote_images")
@@ -86,7 +98,7 @@ class GeminiMagic(Magics):
             raise ValueError("GeminiMagic.timeout must be a positive number of seconds")
         return float(proposal["value"])
 
-    @validate("max_retries", "max_tool_rounds")
+    @validate("max_retries", "max_tool_rounds", "max_history_turns")
     def _check_count(self, proposal: Any) -> int:
         if proposal["value"] < 0:
             raise ValueError(f"GeminiMagic.{proposal['trait'].name} cannot be negative")
@@ -156,45 +168,56 @@ class GeminiMagic(Magics):
             %%gemini -m gemini-3-flash-preview --search --thinking LOW
             Summarise {topic} for a first-year student, with sources.
 
-        ``{name}`` and ``{name.attr}`` are filled in from the notebook when ``name`` is defined;
-        other braces (code, JSON) are sent as written. The merged API response is stored in
-        ``_gemini`` (and in ``-o NAME``); ``_gemini.text`` is the answer. The line magic
-        ``%gemini`` lists models (``%gemini models``), shows settings (``%gemini config``),
-        manages chats (``%gemini chats``, ``%gemini chat NAME [--reset]``), clears the cache
-        (``%gemini cache clear``) or asks a one-line question (``%gemini What is a qubit?``).
+        ``{name}`` and ``{name.attr}`` are filled in from the notebook when ``name`` is defined, and
+        ``{In[3]}``, ``{Out[3]}``, ``{Err[3]}`` (or ``{In[-1]}``, the cell before) from the cells; other
+        braces (code, JSON) are sent as written. The merged API response is stored in ``_gemini``
+        (and in ``-o NAME``); ``_gemini.text`` is the answer. ``%gemini help`` lists the line magic's
+        subcommands; ``%gemini [OPTIONS] PROMPT`` asks a one-line question.
         """
-        options = parse_line(line)
+        options = parse_line(line, self.presets)
         prompt = cell.strip("\n")
-        if not prompt.strip():
+        if not prompt.strip() and not options.fix:
             raise UsageError("the cell is empty: write the prompt below the %%gemini line")
         self._ask(options, prompt)
 
     @no_var_expand
     @line_magic("gemini")  # type: ignore[arg-type]  # IPython types the named form of the decorator as taking Never
     def gemini_line(self, line: str) -> None:
-        """``%gemini models | config | chats | chat NAME [--reset] | cache clear | <prompt>``."""
+        """Ask a one-line question, or run a subcommand (``%gemini help`` lists them).
+
+        ``%gemini [OPTIONS] PROMPT`` takes ``%%gemini``'s options, e.g.
+        ``%gemini -m gemini-2.5-flash --search Who won the match?``. Subcommands, each only in this
+        exact form (anything else is a prompt): ``models``, ``config``, ``chats``, ``chat NAME
+        [--reset]``, ``fix [N]``, ``preset NAME OPTIONS…``, ``presets``, ``log [-n N] [--search
+        WORDS] [--export FILE.jsonl]``, ``cache clear``, ``help``.
+        """
         from . import _commands
 
-        command, _, rest = line.strip().partition(" ")
-        handlers = {
-            "models": lambda: _commands.models(self),
-            "config": lambda: _commands.config(self),
-            "chats": lambda: _commands.chats(self),
-            "chat": lambda: _commands.chat(self, rest),
-            "cache": lambda: _commands.cache(self, rest),
-        }
-        if command in handlers:
-            handlers[command]()
-        elif line.strip():
-            self._ask(Options(), line.strip())
-        else:
-            raise UsageError("%gemini needs a prompt or one of: models, config, chats, chat NAME, cache clear")
+        words = line.split()
+        command = words[0] if words else ""
+        handler = _commands.subcommand(self, line.strip()) if command in _commands.SUBCOMMANDS else None
+        if handler is not None:
+            handler()
+            return
+        argv, prompt = leading_options(line)
+        if not prompt:
+            raise UsageError("%gemini needs a prompt (or a subcommand: %gemini help lists them)")
+        self._ask(parse_argv(argv, self.presets), prompt)
 
     def _ask(self, options: Options, prompt: str) -> None:
         from ._api import ask
         from ._display import view_factory
 
         ask(self, options, prompt, view_factory(self.shell))
+
+    def fix(self, cell: int | None) -> None:
+        """``%gemini fix [N]``: explain the last error (or cell N's) and put the fix in a new cell below."""
+        self._ask(Options(fix=True, fix_cell=cell), "")
+
+    def place_code(self, code: str) -> None:
+        """Put generated code into a new cell below (JupyterLab, Notebook) or the next prompt (terminal)."""
+        if self.shell is not None:
+            self.shell.set_next_input(code, replace=False)
 
 
 def _keep_question_marks(lines: list[str]) -> list[str]:

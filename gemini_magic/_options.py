@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -25,9 +25,12 @@ __all__ = [
     "Options",
     "base_url_problem",
     "gemini_arguments",
+    "leading_options",
     "parse_argv",
     "parse_line",
     "parse_options",
+    "split_line",
+    "with_preset",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,6 +57,7 @@ SAFETY_THRESHOLDS = {
     "high": "BLOCK_ONLY_HIGH",
     "unspecified": "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
 }
+MAX_CONTEXT_CELLS = 50  # --context N: more than this is a whole notebook, not context
 MAX_TIMEOUT = 3600.0  # seconds; a larger value overflows the socket layer and never helps
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/@]*$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -97,6 +101,11 @@ class Options:
     run_tools: bool = False
     tool_mode: str | None = None
     cache: bool | None = None
+    code: bool = False
+    fix: bool = False
+    fix_cell: int | None = None  # %gemini fix N: the error of cell N instead of the last one
+    context: int = 0
+    preset: str | None = None
 
 
 _SPEC: list[Callable[[F], F]] = [
@@ -160,6 +169,23 @@ _SPEC: list[Callable[[F], F]] = [
     argument("--cache", action="store_true", default=None, help="Answer from / save to the on-disk cache."),
     argument("--no-cache", action="store_false", dest="cache", help="Do not use the cache for this cell."),
     argument("-o", "--out", metavar="NAME", help="Also store the response in this notebook variable."),
+    argument(
+        "--code",
+        action="store_true",
+        help="Answer with code only; it goes into a new cell below (not run).",
+    ),
+    argument(
+        "--fix",
+        action="store_true",
+        help="Explain the last error and fix it; the cell's text adds instructions, the fix goes in a new cell below.",
+    ),
+    argument(
+        "--context",
+        type=int,
+        metavar="N",
+        help="Send the previous N code cells (source and text output) before the prompt.",
+    ),
+    argument("--preset", metavar="NAME", help="Start from the options saved with %%gemini preset NAME."),
 ]
 
 
@@ -175,24 +201,84 @@ def _spec(line: str) -> None:
     """%%gemini's options, for parsing without a magic object (the magic's help has its own copy)."""
 
 
-def parse_argv(argv: list[str]) -> Options:
-    """Validate options given as a list of words (``["--max-tokens", "50"]``)."""
-    return parse_options(_spec, argv)
+_ACTIONS: list[Any] = cast(Any, _spec).parser._actions
 
 
-def parse_line(line: str) -> Options:
+def parse_argv(argv: list[str], presets: Mapping[str, str] | None = None) -> Options:
+    """Validate options given as a list of words (``["--max-tokens", "50"]``), ``--preset`` expanded."""
+    return parse_options(_spec, with_preset(argv, presets or {}))
+
+
+def parse_line(line: str, presets: Mapping[str, str] | None = None) -> Options:
     """Parse and validate the magic line; raises ``UsageError`` with one clear sentence."""
-    return parse_options(_spec, line)
+    return parse_argv(split_line(line), presets)
+
+
+def split_line(line: str) -> list[str]:
+    """Words as a shell splits them: ``--system "Be terse."`` gives ``Be terse.``."""
+    try:
+        return shlex.split(line)
+    except ValueError as exc:  # an unclosed quote
+        raise UsageError(f"could not read the options: {exc}") from None
+
+
+def with_preset(argv: list[str], presets: Mapping[str, str]) -> list[str]:
+    """*argv* after the options of its ``--preset NAME``, so the cell's own options win."""
+    names = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--preset"]
+    names += [word.split("=", 1)[1] for word in argv if word.startswith("--preset=")]
+    if not names:
+        return argv
+    if len(names) > 1:
+        raise UsageError("--preset: give one preset per cell")
+    if names[0] not in presets:
+        known = ", ".join(sorted(presets)) or "none yet: %gemini preset NAME OPTIONS…"
+        raise UsageError(f"--preset: no preset named {names[0]!r} (known: {known})")
+    return [*split_line(presets[names[0]]), *argv]
 
 
 def parse_options(func: Callable[..., Any], line: str | list[str]) -> Options:
     """Parse *line* with the argument spec of *func* (decorated with :func:`gemini_arguments`)."""
-    if isinstance(line, str):
-        try:
-            line = shlex.split(line)  # like a shell: --system "Be terse." gives Be terse.
-        except ValueError as exc:  # an unclosed quote
-            raise UsageError(f"could not read the options: {exc}") from None
-    return _validate(cast(Any, func).parser.parse_args(line))
+    argv = split_line(line) if isinstance(line, str) else line
+    return _validate(cast(Any, func).parser.parse_args(argv))
+
+
+def leading_options(line: str) -> tuple[list[str], str]:
+    """Split ``%gemini -m x --search Who won?`` into its options and its prompt.
+
+    Options are read like the cell magic's, up to the first word that is not one (or ``--``); a
+    prompt may hold apostrophes and quotes, so only the option part is split like a shell. An
+    option with an optional value (``--chat``) takes one only as ``--chat=NAME``.
+    """
+    takes_value = {flag: action.nargs for action in _ACTIONS for flag in action.option_strings}
+    argv: list[str] = []
+    pos = 0
+    while True:
+        match = _WORD.match(line, pos)
+        if match is None:
+            return argv, ""
+        word = match.group(1)
+        if word == "--":
+            return argv, line[match.end() :].strip()
+        flag = word.split("=", 1)[0]
+        if word.startswith("--") and flag not in takes_value:
+            raise UsageError(f"%gemini: unknown option {flag} (see %%gemini? for the options; -- ends them)")
+        if not word.startswith("-") or flag not in takes_value:
+            return argv, line[match.start(1) :].strip()
+        argv.append(_unquote(word))
+        pos = match.end()
+        if "=" not in word and takes_value[flag] is None:  # one required value follows
+            value = _WORD.match(line, pos)
+            if value is None:
+                return argv, ""
+            argv.append(_unquote(value.group(1)))
+            pos = value.end()
+
+
+_WORD = re.compile(r"""\s*("[^"]*"|'[^']*'|\S+)""")
+
+
+def _unquote(word: str) -> str:
+    return word[1:-1] if len(word) > 1 and word[0] == word[-1] and word[0] in "'\"" else word
 
 
 def _validate(ns: Any) -> Options:
@@ -225,6 +311,10 @@ def _validate(ns: Any) -> Options:
     tool_mode = None if ns.tool_mode is None else ns.tool_mode.upper()
     if tool_mode is not None and tool_mode not in TOOL_MODES:
         raise UsageError(f"--tool-mode: expected one of {', '.join(TOOL_MODES)}, got {ns.tool_mode!r}")
+    if ns.context is not None and not 0 <= ns.context <= MAX_CONTEXT_CELLS:
+        raise UsageError(f"--context: expected a number of cells from 0 to {MAX_CONTEXT_CELLS}, got {ns.context}")
+    if ns.preset is not None and not re.match(r"^[\w.-]+$", ns.preset):
+        raise UsageError(f"--preset: {ns.preset!r} is not a preset name (letters, digits, _ . -)")
     if (ns.run_tools or tool_mode) and not ns.tools:
         raise UsageError("--run-tools and --tool-mode need --tools f,g")
     if ns.chat is not None and not re.match(r"^[\w.-]+$", ns.chat):
@@ -267,6 +357,10 @@ def _validate(ns: Any) -> Options:
         run_tools=ns.run_tools,
         tool_mode=tool_mode,
         cache=ns.cache,
+        code=ns.code or ns.fix,
+        fix=ns.fix,
+        context=ns.context or 0,
+        preset=ns.preset,
     )
 
 

@@ -22,10 +22,13 @@ n-byte answer costs O(n).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ._images import GeminiImage, image_of
 from ._shapes import check_event
+
+_FENCED_CODE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n`]*\n(.*?)^ {0,3}\1[`~]*[ \t]*$", re.MULTILINE | re.DOTALL)
 
 __all__ = ["GeminiResponse", "ResponseAccumulator"]
 
@@ -69,6 +72,11 @@ class GeminiResponse(dict[str, Any]):
     def text(self) -> str:
         """The answer as one string of Markdown, without the thought summaries: what you usually want."""
         return "".join(p["text"] for p in self.parts if "text" in p and not p.get("thought"))
+
+    @property
+    def code(self) -> str:
+        """The answer's fenced code blocks, joined: what ``--code`` and ``%gemini fix`` put in the next cell."""
+        return "\n\n".join(m.group(2).strip("\n") for m in _FENCED_CODE.finditer(self.text)).strip()
 
     @property
     def thoughts(self) -> str:

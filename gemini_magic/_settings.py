@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "cache_dir": ".gemini-cache",
     "max_tool_rounds": 5,
     "remote_images": False,
+    "log": True,  # every exchange appended to a SQLite log, as llm does
+    "log_path": "",  # "" = gemini-magic/log.db in the user's data folder
+    "max_history_turns": 0,  # turns of a --chat sent with each call; 0 = all of them
 }
 
 
@@ -62,6 +65,9 @@ class Settings:
     cache_dir: str = DEFAULTS["cache_dir"]
     max_tool_rounds: int = DEFAULTS["max_tool_rounds"]
     remote_images: bool = False
+    log: bool = True
+    log_path: str = ""
+    max_history_turns: int = 0
     key_source: str = ""
     key_vars: tuple[str, ...] = KEY_ENV_VARS
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -176,6 +182,9 @@ def resolve_settings(
         cache_dir=str(pick("cache_dir")),
         max_tool_rounds=int(pick("max_tool_rounds")),
         remote_images=bool(pick("remote_images")),
+        log=bool(pick("log")),
+        log_path=str(pick("log_path")),
+        max_history_turns=int(pick("max_history_turns")),
         key_source=key_source,
         key_vars=key_vars,
         sources=sources,

@@ -42,6 +42,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(skip, append=False)  # before an empty-parameter-set skip, so this reason shows
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_data_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The user's data folder (where the exchange log goes) is a temporary one for the whole run:
+    set in this process, so the in-process shells and every kernel and child process inherit it."""
+    old = os.environ.get("XDG_DATA_HOME")
+    folder = tmp_path_factory.mktemp("data")
+    os.environ["XDG_DATA_HOME"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = old
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[GeminiTestServer]:
     srv = GeminiTestServer().start()

@@ -3,7 +3,8 @@
 The demo notebooks run unchanged against the real API; in CI they run against the loopback
 server, which answers each request from the recorded fixtures that fit it (search → the recorded
 grounded stream, image output → the recorded image, code execution → the recorded run, JSON
-schema → an object that fits the schema) or with a Markdown answer that quotes the prompt.
+schema → an object that fits the schema, a request for one code block (``--code``, ``%gemini fix``)
+→ an answer holding a fenced Python block) or with a Markdown answer that quotes the prompt.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def answer(record: Recorded) -> Reply:
             config.get("responseJsonSchema") or {"type": "object", "properties": {"answer": {"type": "string"}}}
         )
         return _as(stream, text_events([json.dumps(value)])[0])
+    if "code block" in prompt:  # --code and %gemini fix ask for one fenced block
+        text = (
+            "Here is the code, in one block:\n\n"
+            '```python\n# written by the loopback stand-in for Gemini\nprint("corrected cell")\n```\n'
+        )
+        return sse(text_events([text[:30], text[30:]])) if stream else json_reply(text_events([text])[0])
     text = (
         f"You asked: *{prompt[:80]}*\n\nHere is a short answer with a list:\n\n"
         "* first point\n  * a detail\n* second point\n\nAnd a formula: $e^{i\\pi} + 1 = 0$."

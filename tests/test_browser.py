@@ -123,6 +123,8 @@ def write_notebook(path: Path, cells: list[str]) -> None:
 def open_notebook(page: Any, lab: Lab, name: str) -> None:
     page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
     page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    current = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
+    sync_api.expect(current).to_have_text(name, timeout=60_000)  # not a notebook the workspace restored
     status = page.locator("#jp-main-statusbar .jp-StatusBar-TextItem").filter(has_text="|").first
     sync_api.expect(status).to_have_text(re.compile(r"^(?!No Kernel).*\| Idle$"), timeout=60_000)
 
@@ -143,8 +145,21 @@ def wait_all_done(page: Any, cells: int, timeout: float = 60_000) -> None:
     )
 
 
+CELLS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell"  # of the notebook on show
+
+
 def cell(page: Any, index: int) -> Any:
-    return page.locator(".jp-Notebook .jp-CodeCell").nth(index)
+    return page.locator(CELLS).nth(index)
+
+
+def run_cell(page: Any, index: int) -> None:
+    """Run one cell with Ctrl+Enter and wait until it has run (its prompt no longer says ``[*]``)."""
+    cell(page, index).scroll_into_view_if_needed()
+    cell(page, index).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    prompt = cell(page, index).locator(".jp-InputPrompt")
+    sync_api.expect(prompt).not_to_have_text("[ ]:", timeout=10_000)  # queued or running, then done
+    sync_api.expect(prompt).not_to_have_text("[*]:", timeout=30_000)
 
 
 @pytest.mark.needs_fixtures
@@ -251,3 +266,21 @@ def test_live_stream_final_output_and_reload(page: Any, lab: Lab, gemini: Gemini
     assert exfil.requests == [], [r.path for r in exfil.requests]
     exfil.stop()
     page.screenshot(path=str(ARTIFACTS / "reloaded.png"))
+
+
+def test_fix_puts_the_corrected_code_in_a_new_cell_below(page: Any, lab: Lab, gemini: GeminiTestServer) -> None:
+    fixed = "total = sum(prices)\nprint(total)"
+    gemini.push(sse(text_events(["`prices` was never defined as `price`.\n\n", f"```python\n{fixed}\n```\n"])))
+    cells = ["%load_ext gemini_magic", "prices = [3, 4]\ntotal = sum(price)", "%gemini fix"]
+    write_notebook(lab.root / "fix.ipynb", cells)
+    open_notebook(page, lab, "fix.ipynb")
+    for index in range(len(cells)):  # one by one, as a user works: the second cell fails
+        run_cell(page, index)
+    sync_api.expect(cell(page, 1).locator(".jp-OutputArea-output")).to_contain_text("NameError", timeout=30_000)
+    sync_api.expect(cell(page, 2).locator(".gemini-magic")).to_contain_text("never defined", timeout=30_000)
+    sync_api.expect(page.locator(CELLS)).to_have_count(len(cells) + 1, timeout=30_000)
+    new_cell = cell(page, 3).locator(".jp-InputArea-editor")
+    assert new_cell.inner_text().strip() == fixed
+    sent = gemini.requests[0].body["contents"][0]["parts"][-1]["text"]
+    assert "total = sum(price)" in sent and "NameError" in sent
+    assert cell(page, 3).locator(".jp-OutputArea-output").count() == 0  # placed, not run

@@ -83,4 +83,4 @@ def test_a_question_mark_at_the_end_is_part_of_the_prompt(kernel: Kernel, gemini
     assert _sent_text(gemini) == "Is it?" and len(gemini.requests) == 2
     kernel.run("%gemini?")
     help_text = json.dumps(kernel.reply["payload"])  # the help pager
-    assert "models | config | chats" in help_text and len(gemini.requests) == 2
+    assert "%gemini help" in help_text and len(gemini.requests) == 2

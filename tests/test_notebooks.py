@@ -29,6 +29,7 @@ def test_there_are_notebooks_to_hand_out() -> None:
         "images.ipynb",
         "structured-json.ipynb",
         "thinking-and-code.ipynb",
+        "fix-and-code.ipynb",
     }
 
 
@@ -53,11 +54,17 @@ def execute(path: Path, server: GeminiTestServer, workdir: Path, kernel_name: st
 
 
 def check_ran(nb: Any, server: GeminiTestServer) -> None:
-    magic_cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%gemini")]
+    """Every cell ran without error (a cell tagged ``raises-exception`` must fail, as nbclient lets it),
+    every magic cell shows a static answer and sent one request."""
+    magic_cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(("%%gemini", "%gemini fix"))]
     assert magic_cells
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert not [o for o in cell.outputs if o.output_type == "error"], (cell.source, cell.outputs)
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            if "raises-exception" in cell.metadata.get("tags", []):
+                assert errors, f"a cell tagged raises-exception did not fail: {cell.source}"
+            else:
+                assert not errors, (cell.source, cell.outputs)
     for cell in magic_cells:
         if "--dry-run" in cell.source:
             continue
@@ -78,6 +85,20 @@ def test_notebook_runs_top_to_bottom(path: Path, gemini: GeminiTestServer, tmp_p
         assert "<table" in frame.outputs[0].data["text/html"] and "moons" in frame.outputs[0].data["text/html"]
     if path.name == "images.ipynb":
         assert (tmp_path / "axolotl.png").read_bytes()[:4] == b"\x89PNG"
+    if path.name == "fix-and-code.ipynb":
+        check_fix_and_code(gemini)
+
+
+def check_fix_and_code(server: GeminiTestServer) -> None:
+    """What the fix, ``{In[-1]}``/``{Out[-1]}`` and ``--context`` cells sent (in notebook order)."""
+    fix, fix_more, code, by_number, context = (r.body["contents"][-1]["parts"][-1]["text"] for r in server.requests)
+    failing = 'total = sales["revenue"].sum()\ntotal'
+    assert f"```python\n{failing}\n```" in fix and "KeyError: 'revenue'" in fix and "shape (6, 2)" in fix
+    assert "site-packages" not in fix and fix_more.endswith("Also:\nKeep the total as a float rounded to 2 decimals.")
+    assert code.startswith("Plot sales.amount by month") and "code block" in code
+    assert "The code was:\nsales.describe()\nand it gave:\n" in by_number and "count" in by_number
+    assert 'big_months = sales[sales["amount"] > 1000]' in context and "0 months to plot" in context
+    assert context.endswith("Why would a bar chart of big_months be empty?")
 
 
 @pytest.mark.needs_fixtures

@@ -339,7 +339,7 @@ def test_config_one_line_prompt_and_bad_subcommand(kernel: Kernel, gemini: Gemin
     kernel.run("%gemini What is 2 + 2?")
     assert gemini.requests[-1].body["contents"][0]["parts"] == [{"text": "What is 2 + 2?"}]
     assert "%gemini needs a prompt" in kernel.usage_error("%gemini")
-    assert "usage: %gemini cache clear" in kernel.usage_error("%gemini cache flush")
+    assert "needs a prompt" in kernel.usage_error("%gemini --search")
 
 
 # --------------------------------------------------------------------------------------------
