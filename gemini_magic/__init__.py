@@ -33,13 +33,16 @@ __all__ = [
     "GeminiResponse",
     "GeminiStreamError",
     "__version__",
+    "embed",
     "generate",
+    "generate_each",
     "load_ipython_extension",
     "unload_ipython_extension",
 ]
 
 if TYPE_CHECKING:
     from ._api import generate
+    from ._embed import embed
     from ._errors import (
         GeminiAnswerError,
         GeminiAPIError,
@@ -50,9 +53,12 @@ if TYPE_CHECKING:
     )
     from ._images import GeminiImage
     from ._response import GeminiResponse
+    from ._rows import generate_each
 
 _LAZY = {
     "generate": "_api",
+    "generate_each": "_rows",
+    "embed": "_embed",
     "GeminiResponse": "_response",
     "GeminiImage": "_images",
     **dict.fromkeys(

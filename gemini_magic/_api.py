@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ._display import ViewFactory
     from ._magics import GeminiMagic
 
-__all__ = ["CODE_INSTRUCTION", "Host", "ask", "compose_prompt", "generate", "recent_turns"]
+__all__ = ["CODE_INSTRUCTION", "Host", "ask", "compose_prompt", "generate", "option_argv", "recent_turns"]
 
 
 class Host(Protocol):
@@ -71,8 +71,19 @@ class Host(Protocol):
 
 def ask(host: Host, options: Options, prompt: str, new_view: ViewFactory) -> GeminiResponse | None:
     """One call from validated options to the stored response (None for ``--dry-run``)."""
-    from ._prepare import prepare
+    from ._prepare import prepare, resolve
 
+    if options.each is not None:  # a table: one request per row (or one Batch API job)
+        data = resolve(host.namespace, options.each, "--each")
+        if options.batch:
+            from ._batch import run_batch
+
+            run_batch(host, options, prompt, data, new_view)
+        else:
+            from ._rows import run_each
+
+            run_each(host, options, prompt, data, new_view)
+        return None
     settings = host.settings(options)
     prompt = compose_prompt(host, options, prompt)
     conversation = host.chats.get_or_create(options.chat) if options.chat else None
@@ -235,6 +246,20 @@ def generate(prompt: str, *, display: bool = False, **options: Any) -> GeminiRes
     from ._display import SilentView, view_factory
 
     namespace: dict[str, Any] = {}
+    parsed = parse_argv(option_argv(options, namespace))
+    if parsed.out or parsed.dry_run:
+        raise UsageError("generate() returns the response: out= and dry_run= are the magic's options")
+    if "interpolate" not in options:
+        parsed = replace(parsed, interpolate=False)  # a script formats its own strings
+    new_view = view_factory(_shell()) if display else SilentView
+    response = ask(_ScriptHost(namespace), parsed, prompt, new_view)
+    assert response is not None  # only a dry run returns None
+    return response
+
+
+def option_argv(options: Mapping[str, Any], namespace: dict[str, Any]) -> list[str]:
+    """Keyword options as the magic's argv (``max_tokens=50`` is ``--max-tokens 50``); objects
+    (``attach``, ``tools``, ``schema``) are put into *namespace*, where the options look them up."""
     argv: list[str] = []
     for name, value in options.items():
         flag = f"--{name.replace('_', '-')}"
@@ -247,15 +272,7 @@ def generate(prompt: str, *, display: bool = False, **options: Any) -> GeminiRes
             argv.append(f"--no-{name}")
         elif value is not None and value is not False:
             argv += [a for item in values for a in (flag, str(item))]
-    parsed = parse_argv(argv)
-    if parsed.out or parsed.dry_run:
-        raise UsageError("generate() returns the response: out= and dry_run= are the magic's options")
-    if "interpolate" not in options:
-        parsed = replace(parsed, interpolate=False)  # a script formats its own strings
-    new_view = view_factory(_shell()) if display else SilentView
-    response = ask(_ScriptHost(namespace), parsed, prompt, new_view)
-    assert response is not None  # only a dry run returns None
-    return response
+    return argv
 
 
 def _object_args(name: str, values: list[Any], namespace: dict[str, Any]) -> list[str]:

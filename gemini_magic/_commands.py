@@ -33,12 +33,17 @@ HELP = (
     ("preset NAME OPTIONS…", "save options under a name; use them with --preset NAME"),
     ("presets", "the saved presets"),
     ("log [-n N] [--search WORDS] [--export FILE.jsonl]", "recent exchanges from the log"),
+    ("embed EXPR [-o NAME] [-m MODEL] [--dimensions N] [--task-type T]", "embed a column or list of texts"),
+    ("batch NAME [--cancel]", "reattach to a Batch API job (after a restart), or cancel it"),
+    ("batches", "the Batch API jobs of this key"),
     ("cache clear", "empty the response cache"),
     ("help", "this list"),
     ("[OPTIONS] PROMPT", "ask a one-line question, with %%gemini's options"),
 )
 SUBCOMMANDS = frozenset(entry[0].split()[0] for entry in HELP if not entry[0].startswith("["))
 _NAME = re.compile(r"^[\w.-]+$")
+_EXPRESSION = re.compile(r"""^[A-Za-z_][\w.]*(\[["'][^"']+["']\])?$""")  # df.text, df["text"], texts
+_NAME_OR_PATH = re.compile(r"^(batches/)?[\w.-]+$")  # a job: "batches/abc123" or "abc123"
 
 
 def subcommand(magic: GeminiMagic, line: str) -> Callable[[], None] | None:
@@ -51,6 +56,7 @@ def subcommand(magic: GeminiMagic, line: str) -> Callable[[], None] | None:
         "chats": lambda: chats(magic),
         "presets": lambda: presets(magic),
         "help": help_,
+        "batches": lambda: _batches(magic, ""),
     }
     if not rest:
         if command in exact:
@@ -70,6 +76,10 @@ def subcommand(magic: GeminiMagic, line: str) -> Callable[[], None] | None:
         return lambda: preset(magic, rest[0], line.split(None, 2)[2])
     if command == "log" and rest[0].startswith("-"):
         return lambda: _log_command(magic, line.split(None, 1)[1])
+    if command == "embed" and _EXPRESSION.match(rest[0]) and (len(rest) == 1 or rest[1].startswith("-")):
+        return lambda: _embed(magic, line.split(None, 1)[1])
+    if command == "batch" and _NAME_OR_PATH.match(rest[0]) and rest[1:] in ([], ["--cancel"]):
+        return lambda: _batch(magic, line.split(None, 1)[1])
     return None
 
 
@@ -94,6 +104,24 @@ def presets(magic: GeminiMagic) -> None:
         show(text_bundle("No presets yet: %gemini preset NAME OPTIONS… (or %config GeminiMagic.presets = {...})."))
         return
     show(table_bundle(("preset", "options"), sorted(magic.presets.items())))
+
+
+def _embed(magic: GeminiMagic, rest: str) -> None:
+    from ._embed import embed_command
+
+    embed_command(magic, rest)
+
+
+def _batch(magic: GeminiMagic, rest: str) -> None:
+    from ._batch import batch_command
+
+    batch_command(magic, rest)
+
+
+def _batches(magic: GeminiMagic, rest: str) -> None:
+    from ._batch import batches_command
+
+    batches_command(magic, rest)
 
 
 def _log_command(magic: GeminiMagic, rest: str) -> None:

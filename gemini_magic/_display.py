@@ -37,7 +37,16 @@ from ._sanitize import sanitize
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["LiveView", "SilentView", "TerminalView", "ViewFactory", "WidgetView", "show", "view_factory"]
+__all__ = [
+    "LiveView",
+    "SilentView",
+    "TerminalView",
+    "ViewFactory",
+    "WidgetView",
+    "show",
+    "show_live",
+    "view_factory",
+]
 
 UPDATE_INTERVAL = 0.1  # seconds between live updates after the first one, at the least
 MAX_INTERVAL = 0.5  # … and at the most
@@ -265,3 +274,11 @@ def show(bundle: Bundle) -> None:
 
     data, metadata = bundle
     display(data, raw=True, metadata=metadata or None)
+
+
+def show_live(widget: Any) -> Any:
+    """Display a live widget (a job's progress view) under a new display id; returns the handle whose
+    ``update`` puts the static output in its place."""
+    from IPython.display import display
+
+    return display(widget, display_id=True)

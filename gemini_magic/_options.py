@@ -8,6 +8,7 @@ anything is sent.
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -57,6 +58,7 @@ SAFETY_THRESHOLDS = {
     "high": "BLOCK_ONLY_HIGH",
     "unspecified": "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
 }
+MAX_CONCURRENCY = 64  # --each workers: more only trips the quota faster
 MAX_CONTEXT_CELLS = 50  # --context N: more than this is a whole notebook, not context
 MAX_TIMEOUT = 3600.0  # seconds; a larger value overflows the socket layer and never helps
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/@]*$")
@@ -106,6 +108,11 @@ class Options:
     fix_cell: int | None = None  # %gemini fix N: the error of cell N instead of the last one
     context: int = 0
     preset: str | None = None
+    each: str | None = None  # --each VAR: the table whose rows fill the template
+    into: str | None = None
+    concurrency: int = 8
+    rpm: float | None = None
+    batch: bool = False
 
 
 _SPEC: list[Callable[[F], F]] = [
@@ -186,6 +193,20 @@ _SPEC: list[Callable[[F], F]] = [
         help="Send the previous N code cells (source and text output) before the prompt.",
     ),
     argument("--preset", metavar="NAME", help="Start from the options saved with %%gemini preset NAME."),
+    argument(
+        "--each",
+        metavar="VAR",
+        help="Ask once per row of a DataFrame, Series or list: the cell is a template ({column}, {index}); "
+        "the answers go into a table (-o, default _gemini_table).",
+    ),
+    argument("--into", metavar="COL", help="With --each: add the answers to a copy of the table, as column COL."),
+    argument("--concurrency", type=int, metavar="N", help="With --each: requests at once (default 8)."),
+    argument("--rpm", type=float, metavar="N", help="With --each or embed: at most N requests per minute."),
+    argument(
+        "--batch",
+        action="store_true",
+        help="With --each: send every row as one Batch API job (half the price; results when the job ends).",
+    ),
 ]
 
 
@@ -315,6 +336,16 @@ def _validate(ns: Any) -> Options:
         raise UsageError(f"--context: expected a number of cells from 0 to {MAX_CONTEXT_CELLS}, got {ns.context}")
     if ns.preset is not None and not re.match(r"^[\w.-]+$", ns.preset):
         raise UsageError(f"--preset: {ns.preset!r} is not a preset name (letters, digits, _ . -)")
+    if ns.each is not None and not _IDENTIFIER.match(ns.each):
+        raise UsageError(f"--each: {ns.each!r} is not a variable name")
+    if ns.each is None and (ns.into or ns.concurrency is not None or ns.batch):
+        raise UsageError("--into, --concurrency and --batch go with --each VAR")
+    if ns.concurrency is not None and not 1 <= ns.concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency: expected 1 to {MAX_CONCURRENCY} requests at once, got {ns.concurrency}")
+    if ns.rpm is not None and not (ns.rpm > 0 and math.isfinite(ns.rpm)):
+        raise UsageError(f"--rpm: expected a positive number of requests per minute, got {ns.rpm:g}")
+    if ns.into is not None and not ns.into.strip():
+        raise UsageError("--into: name the column the answers go into")
     if (ns.run_tools or tool_mode) and not ns.tools:
         raise UsageError("--run-tools and --tool-mode need --tools f,g")
     if ns.chat is not None and not re.match(r"^[\w.-]+$", ns.chat):
@@ -361,6 +392,11 @@ def _validate(ns: Any) -> Options:
         fix=ns.fix,
         context=ns.context or 0,
         preset=ns.preset,
+        each=ns.each,
+        into=ns.into,
+        concurrency=8 if ns.concurrency is None else ns.concurrency,
+        rpm=ns.rpm,
+        batch=ns.batch,
     )
 
 

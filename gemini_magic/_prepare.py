@@ -21,7 +21,7 @@ from ._options import Options
 from ._request import build_body, endpoint, user_turn
 from ._settings import Settings
 
-__all__ = ["Call", "prepare"]
+__all__ = ["Call", "prepare", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -73,16 +73,24 @@ def prepare(
     return Call(options, settings, user, list(history), config, tools)
 
 
+def resolve(namespace: Mapping[str, Any], dotted: str, option: str) -> Any:
+    """The notebook value *dotted* names (``df`` or ``data.frame``); a missing one is a one-line error."""
+    name, *attrs = dotted.split(".")
+    if name not in namespace:
+        raise UsageError(f"{option}: no variable named {name!r} in the notebook")
+    value = namespace[name]
+    for attr in attrs:
+        if not hasattr(value, attr):
+            raise UsageError(f"{option}: {name} has no attribute {attr!r}")
+        value = getattr(value, attr)
+    return value
+
+
 def _schema(options: Options, namespace: Mapping[str, Any]) -> dict[str, Any] | None:
     """Look up ``--schema VAR``: a JSON Schema dict, or a class with ``model_json_schema()``."""
     if options.schema is None:
         return None
-    name, *attrs = options.schema.split(".")
-    if name not in namespace:
-        raise UsageError(f"--schema: no variable named {name!r} in the notebook")
-    value = namespace[name]
-    for attr in attrs:
-        value = getattr(value, attr, None)
+    value = resolve(namespace, options.schema, "--schema")
     if hasattr(value, "model_json_schema"):
         value = value.model_json_schema()
     if not isinstance(value, dict):

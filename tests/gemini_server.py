@@ -258,3 +258,235 @@ def gzipped(pieces: Iterable[bytes], *, level: int = 9) -> Iterator[bytes]:
         if out:
             yield out
     yield compressor.flush()
+
+
+# ---------------------------------------------------------------- Batch API and Files upload (issue 11)
+
+
+def batch_answer(request: dict[str, Any]) -> dict[str, Any]:
+    """The default per-request result of :class:`BatchService`: ``A:`` + the prompt, or an error
+    entry for a prompt holding ``FAIL``."""
+    prompt = "".join(p.get("text", "") for turn in request.get("contents", []) for p in turn.get("parts", []))
+    if "FAIL" in prompt:
+        return {"error": {"code": 13, "message": "Internal error encountered."}}
+    return {"response": text_events([f"A:{prompt}"])[0]}
+
+
+class BatchService:
+    """A responder (``server.responder = BatchService(...)``) that runs Batch API jobs and Files uploads.
+
+    Create (``:batchGenerateContent``) answers a PENDING operation; each GET of the job moves it one
+    step along *states* (the last one stays). A SUCCEEDED job carries its results inline, or, when
+    the input came as a file (or *results_file* is set), in ``files/batch-{id}``, whose lines are
+    written in reverse order (clients must match by key). FAILED carries *error*; ``:cancel`` makes
+    the job CANCELLED; ``GET /v1beta/batches`` lists every job, *page_size* per page.
+    """
+
+    def __init__(
+        self,
+        states: Iterable[str] = ("PENDING", "RUNNING", "SUCCEEDED"),
+        *,
+        answer: Callable[[dict[str, Any]], dict[str, Any]] = batch_answer,
+        results_file: bool = False,
+        error: dict[str, Any] | None = None,
+        page_size: int = 2,
+        upload_host: str | None = None,
+    ) -> None:
+        self.states = list(states)
+        self.answer = answer
+        self.results_file = results_file
+        self.error = error or {"code": 8, "message": "Enqueued token quota exceeded for this model."}
+        self.page_size = page_size
+        self.upload_host = upload_host  # answer uploads with a session URL on this host instead
+        self.jobs: dict[str, dict[str, Any]] = {}  # id → {"step", "requests", "file", "cancelled", "model"}
+        self.files: dict[str, bytes] = {}
+        self._uploads: dict[str, bytearray] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, record: Recorded) -> Reply:
+        with self._lock:
+            return self._answer(record)
+
+    def _answer(self, record: Recorded) -> Reply:
+        path, _, query = record.path.partition("?")
+        if path == "/upload/v1beta/files":
+            return self._upload(record, query)
+        if record.method == "POST" and path.endswith(":batchGenerateContent"):
+            return self._create(record, path)
+        if path == "/v1beta/batches":
+            return self._list(query)
+        if path.startswith("/v1beta/batches/") and path.endswith(":cancel"):
+            job = self.jobs[path.removeprefix("/v1beta/batches/").removesuffix(":cancel")]
+            job["cancelled"] = True
+            return json_reply({})
+        if path.startswith("/v1beta/batches/"):
+            job_id = path.removeprefix("/v1beta/batches/")
+            if job_id not in self.jobs:
+                return error_reply(404, "NOT_FOUND", f"Batch {job_id} not found.")
+            self.jobs[job_id]["step"] += 1
+            return json_reply(self.operation(job_id))
+        if path.startswith("/download/v1beta/files/") and path.endswith(":download"):
+            name = path.removeprefix("/download/v1beta/").removesuffix(":download")
+            return Reply([self.files[name]], content_type="application/octet-stream")
+        return error_reply(404, "NOT_FOUND", f"no such path {path}")
+
+    def _upload(self, record: Recorded, query: str) -> Reply:
+        command = record.headers.get("X-Goog-Upload-Command", "")
+        if command == "start":
+            upload_id = f"up{len(self._uploads) + 1}"
+            self._uploads[upload_id] = bytearray()
+            host = self.upload_host or record.headers["Host"]
+            url = f"http://{host}/upload/v1beta/files?upload_id={upload_id}&upload_protocol=resumable"
+            return json_reply({}, headers={"X-Goog-Upload-URL": url, "X-Goog-Upload-Status": "active"})
+        upload_id = dict(p.split("=", 1) for p in query.split("&") if "=" in p)["upload_id"]
+        body = record.body if isinstance(record.body, bytes) else json.dumps(record.body).encode()
+        assert int(record.headers["X-Goog-Upload-Offset"]) == len(self._uploads[upload_id]), "upload offset"
+        self._uploads[upload_id] += body
+        if "finalize" not in command:
+            return Reply([b""], content_type="text/plain", headers={"X-Goog-Upload-Status": "active"})
+        name = f"files/in-{upload_id}"
+        self.files[name] = bytes(self._uploads[upload_id])
+        file = {"name": name, "mimeType": "application/jsonl", "sizeBytes": str(len(self.files[name]))}
+        return json_reply(
+            {"file": {**file, "state": "ACTIVE", "source": "UPLOADED"}}, headers={"X-Goog-Upload-Status": "final"}
+        )
+
+    def _create(self, record: Recorded, path: str) -> Reply:
+        batch = record.body["batch"]
+        config = batch["inputConfig"]
+        if "fileName" in config:
+            lines = [json.loads(line) for line in self.files[config["fileName"]].decode().splitlines()]
+            requests_ = [(line["key"], line["request"]) for line in lines]
+        else:
+            requests_ = [(e["metadata"]["key"], e["request"]) for e in config["requests"]["requests"]]
+        job_id = f"job{len(self.jobs) + 1}"
+        model = path.removeprefix("/v1beta/").removesuffix(":batchGenerateContent")
+        self.jobs[job_id] = {
+            "step": 0,
+            "requests": requests_,
+            "file": "fileName" in config or self.results_file,
+            "cancelled": False,
+            "model": model,
+            "displayName": batch.get("displayName", ""),
+        }
+        return json_reply(self.operation(job_id))
+
+    def state(self, job_id: str) -> str:
+        job = self.jobs[job_id]
+        return "CANCELLED" if job["cancelled"] else self.states[min(job["step"], len(self.states) - 1)]
+
+    def operation(self, job_id: str) -> dict[str, Any]:
+        """The job as the API shows it (wire-batch.md §3): counts as strings, zero counts left out."""
+        job, state = self.jobs[job_id], self.state(job_id)
+        total = len(job["requests"])
+        done_count = {"PENDING": 0, "RUNNING": total // 2}.get(state, total)
+        stats = {"requestCount": str(total), "successfulRequestCount": str(done_count)}
+        if total - done_count:
+            stats["pendingRequestCount"] = str(total - done_count)
+        meta: dict[str, Any] = {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+            "model": job["model"],
+            "displayName": job["displayName"],
+            "createTime": "2026-11-26T07:00:00.000000Z",
+            "batchStats": {k: v for k, v in stats.items() if v != "0"},
+            "state": f"BATCH_STATE_{state}",
+            "name": f"batches/{job_id}",
+        }
+        operation: dict[str, Any] = {"name": f"batches/{job_id}", "metadata": meta}
+        if state in ("SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"):
+            operation["done"] = True
+        if state == "SUCCEEDED":
+            results = [(key, self.answer(request)) for key, request in job["requests"]]
+            if job["file"]:
+                name = f"files/batch-{job_id}"
+                lines = [json.dumps({"key": key, **result}) for key, result in reversed(results)]
+                self.files[name] = ("\n".join(lines) + "\n").encode()
+                output: dict[str, Any] = {"responsesFile": name}
+            else:
+                entries = [{**result, "metadata": {"key": key}} for key, result in results]
+                output = {"inlinedResponses": {"inlinedResponses": entries}}
+            meta["output"] = output
+            operation["response"] = {"@type": "type.googleapis.com/…GenerateContentBatchOutput", **output}
+        elif state == "FAILED":
+            operation["error"] = self.error
+        elif state == "CANCELLED":
+            operation["error"] = {"code": 1, "message": "CANCELLED"}
+        return operation
+
+    def _list(self, query: str) -> Reply:
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        start = int(params.get("pageToken") or 0)
+        ids = list(self.jobs)[start : start + self.page_size]
+        page: dict[str, Any] = {"operations": [self.operation(i) for i in ids]}
+        if start + self.page_size < len(self.jobs):
+            page["nextPageToken"] = str(start + self.page_size)
+        return json_reply(page)
+
+
+def prompt_of(record: Recorded) -> str:
+    """The text of a generateContent request's last user turn ("" for anything else)."""
+    body = record.body if isinstance(record.body, dict) else {}
+    turns = body.get("contents") or [{}]
+    return "".join(str(part.get("text", "")) for part in turns[-1].get("parts") or [])
+
+
+def row_answer(record: Recorded, *, size: int = 0) -> Reply:
+    """A ``generateContent`` answer that quotes the prompt ("answer to: …"), padded to *size* characters."""
+    text = f"answer to: {prompt_of(record)}"
+    text += "." * max(0, size - len(text))
+    return json_reply(
+        {
+            "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 4, "totalTokenCount": 9},
+            "modelVersion": "gemini-test-001",
+        }
+    )
+
+
+class RateLimited:
+    """A responder with a quota: *rate* requests per second (a token bucket holding *burst*), each
+    answered after *latency* seconds by *answer*; past the quota a 429 whose RetryInfo says when a
+    request will be accepted again, as Google's does. Counts what it accepted and refused."""
+
+    def __init__(
+        self,
+        rate: float,
+        latency: float = 0.0,
+        answer: Callable[[Recorded], Reply] = row_answer,
+        burst: float = 2.0,
+    ) -> None:
+        self.rate, self.latency, self.answer, self.burst = rate, latency, answer, burst
+        self.tokens = burst
+        self.accepted = 0
+        self.refused = 0
+        self.answered: list[Recorded] = []  # the requests accepted, in order
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __call__(self, record: Recorded) -> Reply:
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self._last) * self.rate)
+            self._last = now
+            accepted = self.tokens >= 1
+            if accepted:
+                self.tokens -= 1
+                self.accepted += 1
+                self.answered.append(record)
+            else:
+                self.refused += 1
+                wait = (1 - self.tokens) / self.rate
+        if not accepted:
+            retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{wait:.3f}s"}
+            return error_reply(429, "RESOURCE_EXHAUSTED", "Quota exceeded: requests per second", [retry])
+        reply = self.answer(record)
+        return Reply(reply.steps, reply.status, reply.content_type, reply.headers, [self.latency, *reply.before])
+
+
+def without_nagle(server: GeminiTestServer) -> GeminiTestServer:
+    """Send each write at once (TCP_NODELAY), as real servers do: with Nagle's algorithm the last
+    chunk of a small answer waits for the client's delayed ACK, ~40 ms per request, which would
+    measure the test server's socket, not the client (the benchmarks call this)."""
+    assert server._httpd is not None
+    server._httpd.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
+    return server

@@ -19,7 +19,19 @@ from typing import Any
 import nbformat
 import pytest
 from conftest import FAKE_KEY, kernel_env
-from gemini_server import GeminiTestServer, Reply, fixture_bytes, fixture_sse, json_reply, sse, text_events
+from gemini_server import (
+    GeminiTestServer,
+    Recorded,
+    Reply,
+    error_reply,
+    fixture_bytes,
+    fixture_sse,
+    json_reply,
+    prompt_of,
+    row_answer,
+    sse,
+    text_events,
+)
 from lab import CHROMIUM, CHROMIUM_ARGS, Lab
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -122,7 +134,7 @@ def write_notebook(path: Path, cells: list[str]) -> None:
 
 def open_notebook(page: Any, lab: Lab, name: str) -> None:
     page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
-    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook", timeout=60_000)
     current = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
     sync_api.expect(current).to_have_text(name, timeout=60_000)  # not a notebook the workspace restored
     status = page.locator("#jp-main-statusbar .jp-StatusBar-TextItem").filter(has_text="|").first
@@ -284,3 +296,83 @@ def test_fix_puts_the_corrected_code_in_a_new_cell_below(page: Any, lab: Lab, ge
     sent = gemini.requests[0].body["contents"][0]["parts"][-1]["text"]
     assert "total = sum(price)" in sent and "NameError" in sent
     assert cell(page, 3).locator(".jp-OutputArea-output").count() == 0  # placed, not run
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+s")  # saved: leaving the page asks nothing
+    page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=20_000)
+
+
+TICKETS_CELL = """\
+import pandas as pd
+hostile = "<img src=x onerror=\\"window.pwned='progress'\\">"
+tickets = pd.DataFrame({"text": [f"ticket {i} {hostile}" for i in range(80)]})
+"""
+MODELS_CELL = """\
+from ipywidgets.widgets.widget import _instances
+print("open models:", len(_instances), "rows:", len(_gemini_table))
+"""
+
+
+def slow_row_answer(record: Recorded) -> Reply:
+    """Each row answered after 0.1 s, quoting its prompt; ticket 3 refused."""
+    if "ticket 3 " in prompt_of(record):
+        return error_reply(400, "INVALID_ARGUMENT", "This row is refused.")
+    reply = row_answer(record)
+    reply.before.insert(0, 0.1)
+    return reply
+
+
+def test_progress_view_counts_live_then_leaves_a_table(page: Any, lab: Lab, gemini: GeminiTestServer) -> None:
+    """``%%gemini --each`` over 80 rows: one live view that counts up at no more than 5 updates a second
+    and shows the last answers inertly, then a summary and the first 10 rows; no widget model stays open."""
+    gemini.responder = slow_row_answer
+    cells = [
+        "%load_ext gemini_magic",
+        TICKETS_CELL,
+        "%%gemini --each tickets --concurrency 2\nClassify: {text}",
+        MODELS_CELL,
+    ]
+    write_notebook(lab.root / "progress.ipynb", cells)
+    open_notebook(page, lab, "progress.ipynb")
+    run_cell(page, 0)
+    run_cell(page, 1)
+    cell(page, 2).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    live = cell(page, 2).locator(".gemini-progress")
+    sync_api.expect(live).to_contain_text("rows/s", timeout=30_000)
+    page.evaluate(
+        """() => {
+            window.progressUpdates = [];
+            const target = document.querySelector('.gemini-progress .widget-html-content');
+            new MutationObserver(() => window.progressUpdates.push(performance.now()))
+                .observe(target, {childList: true, subtree: true, characterData: true});
+        }"""
+    )
+    counted = re.compile(r"(\d+)/80 rows")
+    first = int(counted.search(live.inner_text()).group(1))
+    page.wait_for_timeout(1200)
+    text = live.inner_text()
+    assert int(counted.search(text).group(1)) > first, text
+    assert "█" * 40 in text and "ETA" in text and "1 error" in text and "tokens " in text
+    assert "answer to: Classify: ticket" in text and "<img src=x" in text  # the last answers, as text
+    ARTIFACTS.mkdir(exist_ok=True)
+    live.screenshot(path=str(ARTIFACTS / "progress.png"))
+    prompt = cell(page, 2).locator(".jp-InputPrompt")
+    sync_api.expect(prompt).not_to_have_text("[*]:", timeout=30_000)
+
+    updates = page.evaluate("window.progressUpdates")
+    seconds = (updates[-1] - updates[0]) / 1000
+    assert 3 <= len(updates) <= 5 * seconds + 2, (len(updates), seconds)
+    assert live.count() == 0
+    static = cell(page, 2).locator(".gemini-magic")
+    sync_api.expect(static).to_contain_text("80 rows in ")
+    assert static.locator("tbody tr").count() == 10 and "first 10 of 80 rows" in static.inner_text()
+    assert "1 error" in static.inner_text() and "This row is refused." in static.inner_text()
+    assert static.locator("img").count() == 0
+    assert (
+        "Error displaying widget" not in page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").inner_text()
+    )
+    assert page.evaluate("window.pwned") is None
+    assert len(gemini.requests) == 80
+    cell(page, 2).screenshot(path=str(ARTIFACTS / "progress-final.png"))
+    run_cell(page, 3)
+    sync_api.expect(cell(page, 3).locator(".jp-OutputArea-output")).to_contain_text("open models: 0 rows: 80")

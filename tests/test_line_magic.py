@@ -117,3 +117,12 @@ def test_code_placement_reaches_the_front_end(kernel: Kernel, gemini: GeminiTest
     kernel.run("%%gemini --code\nSet x to one")
     payloads = kernel.reply["payload"]
     assert payloads == [{"source": "set_next_input", "text": "x = 1", "replace": False}]
+
+
+def test_presets_in_a_kernel(kernel: Kernel, gemini: GeminiTestServer) -> None:
+    kernel.run("%gemini preset terse -t 0 --max-tokens 30")
+    gemini.push(sse(text_events(["Ok."])))
+    kernel.run("%%gemini --preset terse --max-tokens 10\nBe brief")
+    assert gemini.requests[-1].body["generationConfig"] == {"temperature": 0, "maxOutputTokens": 10}
+    listed = kernel.run("%gemini presets")
+    assert "-t 0 --max-tokens 30" in listed[0]["data"]["text/plain"]
