@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import sys
 import tempfile
 import time
@@ -136,7 +137,9 @@ def main() -> None:
     parser.add_argument("--big-rate", type=float, default=250.0, help="requests/s for the 10,000 rows (figure 2)")
     args = parser.parse_args()
     server = without_nagle(GeminiTestServer().start())
+    load = " / ".join(f"{n:.1f}" for n in os.getloadavg())
     print(f"loopback server: {args.rate:g} requests/s, {args.latency:g} s each; 8 workers (the default)")
+    print(f"{os.cpu_count()} CPUs, load average {load} (a busy machine raises the CPU figures and slows the job)")
     with tempfile.TemporaryDirectory() as folder:
         throughput(server, args.rate, args.latency, Path(folder))
         interrupted_rerun(server, args.big_rate, args.latency, Path(folder))

@@ -74,6 +74,8 @@ def ask(host: Host, options: Options, prompt: str, new_view: ViewFactory) -> Gem
     from ._prepare import prepare, resolve
 
     if options.each is not None:  # a table: one request per row (or one Batch API job)
+        if options.count_tokens:
+            raise UsageError("--count-tokens counts one request: it cannot be combined with --each")
         data = resolve(host.namespace, options.each, "--each")
         if options.batch:
             from ._batch import run_batch
@@ -90,7 +92,14 @@ def ask(host: Host, options: Options, prompt: str, new_view: ViewFactory) -> Gem
     key = host.cell_key(prompt)
     history = conversation.history(key) if conversation else []
     sent = recent_turns(history, settings.max_history_turns)
-    call = prepare(options, prompt, host.namespace, sent, settings)
+    from ._uploads import progress_view
+
+    with progress_view(new_view):  # an upload bar of the call's own kind (none for generate())
+        call = prepare(options, prompt, host.namespace, sent, settings, host.client)
+    if options.count_tokens:  # the same request to :countTokens; nothing is generated
+        from ._count import count_tokens
+
+        return count_tokens(host, call, new_view)
     if options.dry_run:
         from ._bundles import dry_run_bundle
         from ._display import show
@@ -239,6 +248,9 @@ def generate(prompt: str, *, display: bool = False, **options: Any) -> GeminiRes
         from gemini_magic import generate
         answer = generate("Name three moons of Jupiter as JSON", json=True, temperature=0)
         answer.parsed
+
+    ``count_tokens=True`` sends the same request to ``:countTokens`` and returns its answer (a
+    ``TokenCount``: ``.total``, ``.cached``, ``.details``) instead; nothing is generated.
 
     Errors are the magic's: :class:`UsageError` for a bad option, a :class:`GeminiError` subclass
     for API and network failures, with the partial response in ``error.response``.

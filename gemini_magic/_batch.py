@@ -411,7 +411,8 @@ def follow(host: Host, options: Options, job: Job, data: Any, record: dict[str, 
     """Wait for *job* with a progress view, then its results as ``--each``'s table: over *data* when
     it still holds the rows the job was made from, else by key alone (and the summary says so)."""
     from ._progress import JobProgress, table_summary_bundles
-    from ._rows import DEFAULT_OUT, RowResult, result_table, rows_of
+    from ._row_data import rows_of
+    from ._rows import DEFAULT_OUT, RowResult, result_table
 
     settings = host.settings(options)
     properties, notes = _properties(host, options)

@@ -12,13 +12,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ._citations import sources_html, sources_markdown
+from ._answer_markdown import markdown_gaps, short_plain
+from ._candidates import answer_sections, candidate_layouts
 from ._errors import printable
 from ._images import GeminiImage
 from ._layout import AnswerLayout
 from ._markdown import fenced, markdown_text
 from ._response import GeminiResponse
 from ._sanitize import sanitize
+from ._theme import stylesheet
 
 __all__ = [
     "SHOWN_CHARS",
@@ -39,7 +41,8 @@ SHOWN_CHARS = 300  # of each tool call and result in the "Ran" list: a 5 MB argu
 
 
 def _html(body: str) -> str:
-    return sanitize(f'<div class="gemini-magic">{body}</div>')
+    """Our wrapper, with the stylesheet the body needs (the sanitizer keeps only ours)."""
+    return sanitize(f'<div class="gemini-magic">{stylesheet(body)}{body}</div>')
 
 
 def _note_html(message: str) -> str:
@@ -142,13 +145,20 @@ def transcript_bundle(turns: Sequence[dict[str, Any]]) -> Bundle:
 
 
 def final_bundles(response: GeminiResponse, layout: AnswerLayout, footer: str, notes: list[str]) -> list[Bundle]:
-    """The static outputs that replace the live view: HTML/Markdown/text, then images in order."""
-    candidate = response.candidate
+    """The static outputs that replace the live view: the answer as HTML and Markdown, cut where its
+    images are (each image an output of its own in between), then the sources, notes and footer.
+
+    A saved notebook keeps the answer twice, not three times: text/plain (what terminal front ends
+    print) is the whole text only when it is short, else its start and where the rest is; the
+    metadata (model, usage, footer) goes on the first output only.
+    """
+    answers = answer_sections(response, layout)  # each candidate under its heading, with its sources
+    markdown, image_notes = markdown_gaps(candidate_layouts(response, layout))
+    pages, images = _between_images(answers.segments)
     notes_html = "".join(_note_html(note) for note in notes)
-    tail_html = f"{sources_html(candidate)}{notes_html}<hr><p><small>{html.escape(footer)}</small></p>"
-    segments = layout.final_segments(candidate)
-    if isinstance(segments[-1], GeminiImage):
-        segments.append("")
+    tail_html = f"{notes_html}<hr><p><small>{html.escape(footer)}</small></p>"
+    tail_markdown = "\n\n".join([*(f"**⚠ {markdown_text(note)}**" for note in notes), f"*{markdown_text(footer)}*"])
+    plain = "\n".join([short_plain(answers.plain, layout.name), *(f"⚠ {note}" for note in notes), footer])
     metadata = {
         "gemini_magic": {
             "model": (response.request or {}).get("model"),
@@ -159,26 +169,29 @@ def final_bundles(response: GeminiResponse, layout: AnswerLayout, footer: str, n
             "footer": footer,
         }
     }
-    markdown = "\n\n".join(
-        piece
-        for piece in (
-            layout.markdown() or "*(no text)*",
-            sources_markdown(candidate),
-            *(f"**⚠ {markdown_text(note)}**" for note in notes),
-            f"<sub>{html.escape(footer)}</sub>",
-        )
-        if piece
-    )
-    # text/plain is what terminal front ends (jupyter console) print: no control characters
-    plain = printable("\n".join([response.text or "(no text)", *(f"⚠ {note}" for note in notes), footer]))
     bundles: list[Bundle] = []
-    for index, segment in enumerate(segments):
-        if isinstance(segment, GeminiImage):
-            bundles.append(({segment.mime_type: segment.base64(), "text/plain": repr(segment)}, metadata))
-            continue
-        data = {"text/html": _html(segment + (tail_html if index == len(segments) - 1 else ""))}
-        if index == 0:  # the whole answer as Markdown and text, once
-            data["text/markdown"] = markdown
-            data["text/plain"] = plain
-        bundles.append((data, metadata))
+    last = len(images)
+    for index, (page, text) in enumerate(zip(pages, markdown, strict=True)):
+        if index == last:
+            page, text = page + tail_html, f"{text}\n\n{tail_markdown}".strip()
+        if index in (0, last) or page or text:
+            data = {"text/html": _html(page), "text/markdown": text}
+            if index == 0:  # text/plain (no control characters) and the metadata, once
+                data["text/plain"] = printable(plain)
+            bundles.append((data, metadata if index == 0 else {}))
+        if index < last:
+            image = images[index]
+            bundles.append(({image.mime_type: image.base64(), "text/plain": image_notes[index]}, {}))
     return bundles
+
+
+def _between_images(segments: list[str | GeminiImage]) -> tuple[list[str], list[GeminiImage]]:
+    """The HTML before, between and after the images (one more than the images), and the images."""
+    pages, images = [""], []
+    for segment in segments:
+        if isinstance(segment, GeminiImage):
+            images.append(segment)
+            pages.append("")
+        else:
+            pages[-1] += segment
+    return pages, images

@@ -18,7 +18,7 @@ import json
 import os
 import stat
 import sys
-import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ from ._attach import read_regular
 __all__ = ["MAX_ENTRY_BYTES", "ResponseCache"]
 
 MAX_ENTRY_BYTES = 64 * 1024 * 1024  # far above any real answer (inline images included)
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
 def _warn(message: str) -> None:
@@ -77,23 +78,34 @@ class ResponseCache:
         return None
 
     def put(self, key: str, response: dict[str, Any]) -> None:
-        """Save atomically; a failure to save is reported, never raised (the answer is already shown)."""
+        """Save atomically; a failure to save is reported, never raised (the answer is already shown).
+
+        The entry is written to a temporary file named for this key, process and thread (no two
+        writers share one, so no random names are needed) and renamed into place: a reader, or a
+        kernel that dies mid-write, sees the whole entry or none. The folder is made on the first
+        write that finds it missing, not checked on every one (a ``--each`` job writes thousands).
+        """
         data = json.dumps(response, ensure_ascii=False).encode()
         if len(data) > MAX_ENTRY_BYTES:
             _warn(f"answer not cached: {len(data) / 2**20:.0f} MB is over the {MAX_ENTRY_BYTES >> 20} MB limit")
             return
-        temp = None
+        temp = self.folder / f"{key}.{os.getpid()}.{threading.get_ident()}.tmp"
+        made = False  # the temporary file exists, and is ours to remove
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            try:
+                fd = os.open(temp, _WRITE_FLAGS, 0o600)
+            except FileNotFoundError:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(temp, _WRITE_FLAGS, 0o600)
+            made = True
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.replace(temp, self._path(key))
-            temp = None
+            made = False
         except OSError as exc:
             _warn(f"answer not cached in {self.folder}: {exc.strerror or exc}")
         finally:
-            if temp is not None:
+            if made:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
 

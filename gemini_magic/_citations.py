@@ -14,13 +14,23 @@ sandboxed ``<iframe srcdoc>`` with scripts disabled, so its CSS cannot reach the
 from __future__ import annotations
 
 import html
+import re
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ._markdown import markdown_text, placeholder
 from ._sanitize import IFRAME_SANDBOX, sanitize
+from ._theme import CHIP_HEIGHT
 
-__all__ = ["insert_markers", "marker_positions", "sources_html", "sources_markdown"]
+__all__ = [
+    "insert_markers",
+    "marker_positions",
+    "search_suggestions_html",
+    "sources_html",
+    "sources_markdown",
+    "suggestion_links",
+]
 
 _NEARBY = 64  # bytes either side of a drifted offset where the segment text is looked for
 
@@ -146,20 +156,89 @@ def sources_html(candidate: dict[str, Any]) -> str:
         parts.append(f"<p><small>Recitation sources</small></p><ul>{''.join(rows)}</ul>")
     suggestions = (grounding.get("searchEntryPoint") or {}).get("renderedContent")
     if suggestions:
-        parts.append(search_suggestions_html(str(suggestions)))
+        parts.append(search_suggestions_html(str(suggestions), queries))
     return sanitize("".join(parts))
 
 
-def search_suggestions_html(rendered: str) -> str:
-    """Google's Search Suggestions chip, isolated: no scripts, no same-origin, own CSS only.
+# The frame's own page: transparent and without margin, and links open a new tab (google.com refuses
+# to load inside a frame). It declares no colour scheme, like the frame element (``_theme`` sets it
+# to ``normal`` there; JupyterLab Dark gives the page ``dark``): when the two differ, the browser
+# paints the frame's canvas opaque, the white band seen on dark themes.
+_FRAME_PAGE = (
+    '<!DOCTYPE html><meta charset="utf-8"><base target="_blank">'
+    "<style>html,body{margin:0;padding:0;background:transparent}</style>"
+)
+# Google's chip picks light or dark colours with ``prefers-color-scheme``, which inside a frame is the
+# browser's setting, not the notebook's theme (a frame cannot see its parent's CSS). The frame's height
+# can carry it: ``_theme`` makes the frame one pixel taller on a dark theme, and the chip's dark rules
+# apply from that height.
+_SCHEME = re.compile(r"\(\s*prefers-color-scheme\s*:\s*(light|dark)\s*\)", re.IGNORECASE)
+_BY_HEIGHT = {"light": f"(max-height: {CHIP_HEIGHT}.5px)", "dark": f"(min-height: {CHIP_HEIGHT + 1}px)"}
+_MAX_LINKS = 12
 
-    The sanitizer forces the ``sandbox`` value and allows ``srcdoc`` but never ``src``.
+
+def search_suggestions_html(rendered: str, queries: list[str]) -> str:
+    """Google's Search Suggestions chip, isolated, and the same suggestions as plain links.
+
+    The chip runs in a sandboxed ``<iframe srcdoc>``: no scripts, no same-origin, its CSS stays
+    inside (the sanitizer forces the ``sandbox`` value and never allows ``src``). JupyterLab drops
+    iframes from untrusted notebooks (one executed by nbconvert, or someone else's), and Google's
+    terms want the suggestions shown with a grounded answer, so the links follow as a plain
+    paragraph, hidden by our stylesheet while the frame is there (``_theme``).
     """
-    return (
+    frame = (
         '<iframe class="gm-search-suggestions" title="Google Search Suggestions" '
         f'sandbox="{IFRAME_SANDBOX}" referrerpolicy="no-referrer" '
-        f'style="width:100%;height:64px;border:0" srcdoc="{html.escape(rendered, quote=True)}"></iframe>'
+        f'style="width:100%;height:{CHIP_HEIGHT}px;border:0" '
+        f'srcdoc="{html.escape(_FRAME_PAGE + _SCHEME.sub(_by_height, rendered), quote=True)}"></iframe>'
     )
+    links = " · ".join(
+        f'<a href="{html.escape(url)}">{html.escape(text)}</a>' for text, url in suggestion_links(rendered, queries)
+    )
+    return frame + (f'<p class="gm-search-links"><small>Google Search:</small> {links}</p>' if links else "")
+
+
+def _by_height(match: re.Match[str]) -> str:
+    return _BY_HEIGHT[match.group(1).lower()]
+
+
+def suggestion_links(rendered: str, queries: list[str]) -> list[tuple[str, str]]:
+    """(text, url) of each suggestion: the chips' own links in Google's HTML (https only), else a
+    Google search for each of ``webSearchQueries``."""
+    parser = _ChipLinks()
+    parser.feed(rendered)
+    parser.close()
+    links = parser.links or [(q, _SEARCH + quote(q, safe="")) for q in queries]
+    return [(" ".join(text.split()), url) for text, url in links[:_MAX_LINKS]]
+
+
+_SEARCH = "https://www.google.com/search?q="
+
+
+class _ChipLinks(HTMLParser):
+    """Collects ``<a href="https://…">text</a>`` from Google's chip HTML."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        href = dict(attrs).get("href") or ""
+        if tag == "a" and href.lower().startswith("https://") and len(self.links) < _MAX_LINKS:
+            self._href, self._text = href, []
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None and len(self._text) < 100:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            text = _clip("".join(self._text), 200)
+            if text:
+                self.links.append((text, self._href))
+            self._href = None
 
 
 def sources_markdown(candidate: dict[str, Any]) -> str:

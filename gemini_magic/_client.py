@@ -24,7 +24,7 @@ import json
 import random
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -175,11 +175,23 @@ class GeminiClient:
                 response.close()
         return response
 
-    def _request(self, method: str, url: str, data: bytes | None, settings: Settings, sse: bool) -> requests.Response:
-        """One exchange; anything ``requests`` raises (even ValueError, OverflowError) is ours."""
-        headers = {"Accept": "text/event-stream"} if sse else {}
+    def _request(
+        self,
+        method: str,
+        url: str,
+        data: Any,
+        settings: Settings,
+        sse: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """One exchange; anything ``requests`` raises (even ValueError, OverflowError) is ours.
+
+        *data* is bytes or a file-like body (a Files API upload streams one); *headers* are added
+        to (or replace) the JSON defaults. The key is still only put on by :class:`_KeyAuth`."""
+        base = {"Accept": "text/event-stream"} if sse else {}
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            base["Content-Type"] = "application/json"
+        headers = {**base, **(headers or {})}
         try:
             response = self.session.request(
                 method,

@@ -36,6 +36,11 @@ HELP = (
     ("embed EXPR [-o NAME] [-m MODEL] [--dimensions N] [--task-type T]", "embed a column or list of texts"),
     ("batch NAME [--cancel]", "reattach to a Batch API job (after a restart), or cancel it"),
     ("batches", "the Batch API jobs of this key"),
+    ("files", "the files uploaded through the Files API (all pages)"),
+    ("files delete NAME|--all", "delete an uploaded file, or all of them"),
+    ("context create NAME --attach X [--system TEXT] [--ttl 1h] [-m MODEL]", "make a context cache"),
+    ("contexts", "the context caches (name, model, expiry, tokens)"),
+    ("context delete NAME", "delete a context cache"),
     ("cache clear", "empty the response cache"),
     ("help", "this list"),
     ("[OPTIONS] PROMPT", "ask a one-line question, with %%gemini's options"),
@@ -43,6 +48,8 @@ HELP = (
 SUBCOMMANDS = frozenset(entry[0].split()[0] for entry in HELP if not entry[0].startswith("["))
 _NAME = re.compile(r"^[\w.-]+$")
 _EXPRESSION = re.compile(r"""^[A-Za-z_][\w.]*(\[["'][^"']+["']\])?$""")  # df.text, df["text"], texts
+_NAME_OR_FILE = re.compile(r"^(--all|(files/)?[\w.-]+)$")  # an uploaded file, or --all
+_NAME_OR_CACHE = re.compile(r"^(cachedContents/)?[\w.-]+$")
 _NAME_OR_PATH = re.compile(r"^(batches/)?[\w.-]+$")  # a job: "batches/abc123" or "abc123"
 
 
@@ -57,6 +64,8 @@ def subcommand(magic: GeminiMagic, line: str) -> Callable[[], None] | None:
         "presets": lambda: presets(magic),
         "help": help_,
         "batches": lambda: _batches(magic, ""),
+        "files": lambda: _files(magic, ""),
+        "contexts": lambda: _contexts(magic, ""),
     }
     if not rest:
         if command in exact:
@@ -80,6 +89,12 @@ def subcommand(magic: GeminiMagic, line: str) -> Callable[[], None] | None:
         return lambda: _embed(magic, line.split(None, 1)[1])
     if command == "batch" and _NAME_OR_PATH.match(rest[0]) and rest[1:] in ([], ["--cancel"]):
         return lambda: _batch(magic, line.split(None, 1)[1])
+    if command == "files" and rest[0] == "delete" and len(rest) == 2 and _NAME_OR_FILE.match(rest[1]):
+        return lambda: _files(magic, line.split(None, 1)[1])
+    context_delete = rest[0] == "delete" and len(rest) == 2
+    context_create = rest[0] == "create" and len(rest) > 2 and rest[2].startswith("-")
+    if command == "context" and (context_delete or context_create) and _NAME_OR_CACHE.match(rest[1]):
+        return lambda: _contexts(magic, line.split(None, 1)[1])
     return None
 
 
@@ -122,6 +137,18 @@ def _batches(magic: GeminiMagic, rest: str) -> None:
     from ._batch import batches_command
 
     batches_command(magic, rest)
+
+
+def _files(magic: GeminiMagic, rest: str) -> None:
+    from ._uploads import files_command
+
+    files_command(magic, rest)
+
+
+def _contexts(magic: GeminiMagic, rest: str) -> None:
+    from ._caches import contexts_command
+
+    contexts_command(magic, rest)
 
 
 def _log_command(magic: GeminiMagic, rest: str) -> None:

@@ -1,13 +1,15 @@
 """Showing an answer: a live view while it streams, then static rich outputs in its place.
 
-* In a Jupyter front end the live view is an ipywidgets ``VBox``: a status line (a ticking
-  "thinking… 3.2 s" until the first answer token), the thoughts, and the answer in pages of
-  bounded size (images in between). Updates are throttled (10 per second, fewer when an update is
-  costly, so live rendering stays within a few percent of a core) and re-send only the open page.
-* When the stream ends (or fails), the same display id is updated with a static bundle
-  (``text/html`` + ``text/markdown`` + ``text/plain``), images follow as real ``image/png`` /
-  ``image/jpeg`` bundles, and the widgets are closed, so a saved, reloaded or exported notebook
-  shows the answer instead of "Loading widget…" (ipywidgets#2279).
+* In a Jupyter front end the live view is an ipywidgets ``HTML``: a status line (a ticking
+  "thinking… 3.2 s" until the first answer token), the thoughts, and the answer; a long answer or
+  one with images becomes a ``VBox`` of pages of bounded size (images in between). Updates are
+  throttled (10 per second, fewer when an update is costly, so live rendering stays within a few
+  percent of a core) and re-send only the open page.
+* When the stream ends (or fails), the same display id is updated with the static bundles
+  (:func:`._bundles.final_bundles`), images follow as real ``image/png`` / ``image/jpeg`` outputs,
+  and every widget model the view opened is emptied and closed — layouts and styles too — so a
+  saved, reloaded or exported notebook shows the answer instead of "Loading widget…"
+  (ipywidgets#2279), the kernel keeps no model, and no saved widget state holds answer text.
 * In terminal IPython (no widget front end) text is written to stdout as it arrives, without
   control characters: model text must not set the window title or write the clipboard.
 * A view is a context manager: whatever raises inside the ``with`` (the network, Ctrl-C, or our own
@@ -33,6 +35,7 @@ from ._errors import printable
 from ._images import GeminiImage
 from ._layout import AnswerLayout
 from ._sanitize import sanitize
+from ._widget_models import shared_models
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -69,11 +72,14 @@ class LiveView:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        """On an error before :meth:`finish`, leave the answer as plain text; never mask the error."""
-        if exc is None or self.finished:
-            return
-        with contextlib.suppress(Exception):  # the error already on its way out is the one to report
-            self.finish([plain_bundle(self.layout)])
+        """On an error before :meth:`finish`, leave the answer as plain text; never mask the error.
+        Whatever happened, nothing the view opened stays open."""
+        try:
+            if exc is not None and not self.finished:
+                with contextlib.suppress(Exception):  # the error already on its way out is the one to report
+                    self.finish([plain_bundle(self.layout)])
+        finally:
+            self.close()
 
     def start(self) -> None:
         """Show the view (the ``with`` statement calls it)."""
@@ -89,13 +95,21 @@ class LiveView:
         """Leave *bundles* as the static result (subclasses call this once they have)."""
         self.finished = True
 
+    def close(self) -> None:
+        """Release what the view holds open (called by :meth:`finish` and when the ``with`` ends)."""
+
 
 class WidgetView(LiveView):
-    """Live widgets: a status line, the thoughts, then "pages" of answer HTML.
+    """Live widgets, as few as the answer needs: one ``HTML`` (the status line, the thoughts, the
+    answer), and only for a long answer or one with images a ``VBox`` of such "pages".
 
-    The open page shows its committed HTML plus the re-rendered tail; once it holds
-    ``PAGE_SIZE`` characters it is frozen and a new page starts, so each update re-sends at most
-    one page (not the whole answer) and only a handful of widgets are ever created.
+    The open page shows its committed HTML plus the re-rendered tail; once it holds ``PAGE_SIZE``
+    characters it is frozen and a new page starts, so each update re-sends at most one page (not
+    the whole answer). All widgets use the layout and style every live view shares
+    (:mod:`._widget_models`), so a short answer opens one model of its own; :meth:`finish` empties
+    the values and closes every model, so none stays open in the kernel and what a notebook may
+    still save of them (``nbconvert --execute`` keeps the last state of every model, closed or not)
+    is small and holds no answer text.
     """
 
     PAGE_SIZE = 16_000
@@ -103,13 +117,17 @@ class WidgetView(LiveView):
     def __init__(self, layout: AnswerLayout, label: str) -> None:
         super().__init__(layout, label)
         self._handle: Any = None
-        self._widgets: list[Any] = []
+        self._models: list[Any] = []  # every widget this view opened, closed by finish
+        self._shared: dict[str, Any] | None = None  # the layout and style all live widgets share
+        self._box: Any = None  # the VBox of pages, once a second page or an image needs one
         self._sent_blocks = 0
         self._last_flush = 0.0
         self._interval = UPDATE_INTERVAL
         self._page_html: list[str] = []  # committed HTML on the open page
         self._page_size = 0
         self._page_value = ""
+        self._first_body = ""  # the first page's answer HTML; the status line and thoughts go above it
+        self._status_html = ""
         self._thoughts_value = ""
         self._note = ""
         self._lock = threading.Lock()
@@ -117,22 +135,31 @@ class WidgetView(LiveView):
         self._ticker: threading.Thread | None = None
 
     def start(self) -> None:
-        """Display the widgets and start the "thinking…" ticker."""
+        """Display the first page and start the "thinking…" ticker."""
         import ipywidgets
         from IPython.display import display
 
         self._w = ipywidgets
-        self._status = ipywidgets.HTML()
-        self._thoughts = ipywidgets.HTML()
-        self._page = ipywidgets.HTML()
-        self._box = ipywidgets.VBox([self._status, self._thoughts, self._page])
-        self._box.add_class("gemini-live")
-        self._widgets = [self._box, self._status, self._thoughts, self._page]
-        self._started = time.monotonic()
-        self._show_status()
-        self._handle = display(self._box, display_id=True)
+        try:
+            self._shared = shared_models.acquire()
+            self._page = self._first = self._widget(ipywidgets.HTML)
+            self._first.add_class("gemini-live")
+            self._started = time.monotonic()
+            self._show_status()
+            self._handle = display(self._first, display_id=True)
+        except BaseException:
+            self.close()
+            raise
         self._ticker = threading.Thread(target=self._tick, name="gemini-magic-ticker", daemon=True)
         self._ticker.start()
+
+    def _widget(self, kind: Any, **values: Any) -> Any:
+        """A new widget on the shared layout (and style, for ``HTML``), closed by :meth:`finish`."""
+        assert self._shared is not None
+        shared = self._shared if kind is self._w.HTML else {"layout": self._shared["layout"]}
+        widget = kind(**shared, **values)
+        self._models.append(widget)
+        return widget
 
     def _show_status(self) -> None:
         with self._lock:
@@ -140,7 +167,12 @@ class WidgetView(LiveView):
                 return
             elapsed = time.monotonic() - self._started
             note = f" — {html.escape(self._note)}" if self._note else ""
-            self._status.value = sanitize(f"<i>{html.escape(self.label)} {elapsed:.1f} s{note}</i>")
+            self._status_html = f"<i>{html.escape(self.label)} {elapsed:.1f} s{note}</i>"
+            self._show_first()
+
+    def _show_first(self) -> None:
+        """The first page: status line, thoughts, then its answer HTML (call with the lock held)."""
+        self._first.value = _styled(self._status_html + self._thoughts_value + self._first_body)
 
     def _tick(self) -> None:
         while not self._stop.wait(TICK_INTERVAL):
@@ -149,7 +181,9 @@ class WidgetView(LiveView):
     def _stop_ticker(self) -> None:
         with self._lock:
             self._stop.set()
-            self._status.value = ""
+            if self._status_html:
+                self._status_html = ""
+                self._show_first()
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join(timeout=1)
 
@@ -178,7 +212,8 @@ class WidgetView(LiveView):
             self._stop_ticker()
         for block in layout.blocks[self._sent_blocks :]:
             if isinstance(block, GeminiImage):
-                self._new_page(self._w.Image(value=block.data, format=block.extension.replace("jpg", "jpeg")))
+                image = self._widget(self._w.Image, value=block.data, format=block.extension.replace("jpg", "jpeg"))
+                self._new_page(image)
             else:
                 self._page_html.append(block)
                 self._page_size += len(block)
@@ -187,23 +222,36 @@ class WidgetView(LiveView):
         self._sent_blocks = len(layout.blocks)
         thoughts = layout.thoughts_html()
         if thoughts != self._thoughts_value:
-            self._thoughts_value = thoughts
-            self._thoughts.value = sanitize(thoughts)
+            with self._lock:
+                self._thoughts_value = thoughts
+                self._show_first()
         self._set_page("".join(self._page_html) + layout.tail_html())
 
     def _set_page(self, value: str) -> None:
-        if value != self._page_value:
-            self._page_value = value
-            self._page.value = sanitize(value)  # blocks are sanitized already; the page as sent is too
+        if value == self._page_value:
+            return
+        self._page_value = value
+        if self._page is self._first:
+            with self._lock:
+                self._first_body = value
+                self._show_first()
+        else:
+            self._page.value = _styled(value)  # blocks are sanitized already; the page as sent is too
 
     def _new_page(self, *between: Any) -> None:
-        """Freeze the open page with its committed HTML, add *between*, and open a new page."""
+        """Freeze the open page with its committed HTML, add *between*, and open a new page (the
+        first time, the display turns into a ``VBox`` holding the first page and the new ones)."""
         self._set_page("".join(self._page_html))
-        self._page = self._w.HTML()
+        self._page = self._widget(self._w.HTML)
         self._page_html, self._page_size, self._page_value = [], 0, ""
-        added = [*between, self._page]
-        self._widgets.extend(added)
-        self._box.children = (*self._box.children, *added)
+        added = (*between, self._page)
+        if self._box is None:
+            self._box = self._widget(self._w.VBox, children=(self._first, *added))
+            self._first.remove_class("gemini-live")
+            self._box.add_class("gemini-live")
+            self._handle.update(self._box)
+        else:
+            self._box.children = (*self._box.children, *added)
 
     def finish(self, bundles: list[Bundle]) -> None:
         """Replace the widgets with *bundles*; the ticker stops and the widgets close even if that fails."""
@@ -218,10 +266,28 @@ class WidgetView(LiveView):
                 display(data, raw=True, metadata=metadata)
             super().finish(bundles)
         finally:
+            self.close()
+
+    def close(self) -> None:
+        """Empty every value (the last state a notebook may save holds no answer text), close every
+        widget this view opened, and let go of the shared layout and style (closed with the last view)."""
+        with self._lock:  # the ticker checks this under the lock: it writes nothing after
             self._stop.set()
-            for widget in self._widgets:
-                widget.close()
-            self._widgets = []
+        models, self._models = self._models, []
+        shared, self._shared = self._shared, None
+        for model in models:
+            with contextlib.suppress(Exception):  # one failing close must not keep the others open
+                if isinstance(model, self._w.HTML):
+                    model.value = ""
+                elif isinstance(model, self._w.Image):
+                    model.value = b""
+                elif isinstance(model, self._w.Box):
+                    model.children = ()
+        for model in models:
+            with contextlib.suppress(Exception):
+                model.close()
+        if shared is not None:
+            shared_models.release()
 
 
 class TerminalView(LiveView):
@@ -247,7 +313,7 @@ class TerminalView(LiveView):
 
     def finish(self, bundles: list[Bundle]) -> None:
         """End the answer with its footer line."""
-        footer = bundles[-1][1].get("gemini_magic", {}).get("footer", "")
+        footer = bundles[0][1].get("gemini_magic", {}).get("footer", "")  # the metadata is on the first output
         sys.stdout.write(("\n" if self._wrote else "") + (f"{printable(footer)}\n" if footer else ""))
         sys.stdout.flush()
         super().finish(bundles)
@@ -282,3 +348,10 @@ def show_live(widget: Any) -> Any:
     from IPython.display import display
 
     return display(widget, display_id=True)
+
+
+def _styled(page: str) -> str:
+    """A live page with the theme's rules it needs (code colours, tables), sanitized as sent."""
+    from ._theme import stylesheet
+
+    return sanitize(stylesheet(page) + page)

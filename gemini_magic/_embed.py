@@ -239,7 +239,7 @@ class _Job:
     def _send(self, body: dict[str, Any], key: str) -> Any:
         """One batch through ``--each``'s sender (a 429 pauses every worker, a 5xx waits for this
         batch alone); the vectors, or None when stopped."""
-        from ._rows import Pacing, send_row
+        from ._send import Pacing, send_row
 
         count = len(body["requests"])
         try:

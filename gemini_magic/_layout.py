@@ -3,6 +3,9 @@
 Both the live view and the final static output read this one structure, so what was on screen
 while streaming and what is saved in the notebook come from the same cached HTML. Each text run
 remembers where it starts in the answer text, because citation offsets index the whole answer.
+Speech arrives in many parts that are one recording (an :class:`~._audio.AudioRun`: "🔊 speaking…"
+while it streams, a player at the end). With several candidates (``--candidates N``) each other
+answer has its own layout in :attr:`AnswerLayout.others`, shown after the first under its heading.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._audio import AudioRun, audio_mime
 from ._citations import insert_markers, marker_positions
 from ._growing_markdown import MarkdownStream
 from ._images import GeminiImage, image_of
@@ -47,12 +51,23 @@ Block = str | GeminiImage  # finished live-view content: HTML, or an image shown
 
 
 class AnswerLayout:
-    """Collects candidate 0's parts in order; finished blocks are rendered exactly once."""
+    """Collects candidate 0's parts in order; finished blocks are rendered exactly once.
 
-    def __init__(self, *, show_thoughts: bool = False, json_mode: bool = False) -> None:
+    *number* is the answer's place (1 for the first candidate); *name* how the user reaches it, for
+    notes such as ``_gemini.audio[0].save(…)``.
+    """
+
+    def __init__(
+        self, *, show_thoughts: bool = False, json_mode: bool = False, number: int = 1, name: str = "_gemini"
+    ) -> None:
         self.show_thoughts = show_thoughts
         self.json_mode = json_mode
-        self.runs: list[TextRun | PartBlock | GeminiImage] = []
+        self.number = number
+        self.name = name
+        self.runs: list[TextRun | PartBlock | GeminiImage | AudioRun] = []
+        self.others: dict[int, AnswerLayout] = {}  # the other candidates' layouts, by index
+        self._audio: AudioRun | None = None  # the recording still streaming
+        self._audio_count = 0
         self.blocks: list[Block] = []  # finished live-view blocks, in answer order
         self._run: TextRun | None = None  # the text run still growing
         self._text_length = 0
@@ -62,13 +77,30 @@ class AnswerLayout:
         self.changed = False
 
     def add(self, parts: list[dict[str, Any]]) -> None:
-        """Take the next parts of the stream: text grows the open run, any other part closes it."""
+        """Take the next parts of the stream: text grows the open run, any other part closes it.
+
+        The other candidates' parts (``parts.others``, see :class:`~._response.Delta`) go to their layouts.
+        """
+        for index, more in getattr(parts, "others", {}).items():
+            self.other(index).add(more)
+            self.answer_started = self.answer_started or self.others[index].answer_started
+            self.changed = True
         for part in parts:
             if "text" in part and len(part.keys() - {"thought", "thoughtSignature"}) == 1:
                 self._add_text(part["text"], thought=bool(part.get("thought")))
                 continue
             self.answer_started = self.changed = True
             self._close_run()
+            if self._audio is not None and self._audio.take(part):
+                continue
+            self._end_audio()
+            mime = audio_mime(part)
+            if mime is not None:
+                self._audio = AudioRun(mime, f"{self.name}.audio[{self._audio_count}]")
+                self._audio_count += 1
+                self._audio.take(part)
+                self.runs.append(self._audio)
+                continue
             image = image_of(part)
             if image is not None:
                 self.runs.append(image)
@@ -88,6 +120,7 @@ class AnswerLayout:
                 self._thoughts.append(text)
             return
         self.answer_started = True
+        self._end_audio()
         run = self._run
         if run is None:
             run = self._run = TextRun(start=self._text_length)
@@ -104,6 +137,23 @@ class AnswerLayout:
         if run is not None and run.stream.commit():
             self.blocks.append(run.stream.blocks[-1])
 
+    def other(self, index: int) -> AnswerLayout:
+        """The layout of candidate *index* (made when it first appears)."""
+        layout = self.others.get(index)
+        if layout is None:
+            name = f"{self.name}.candidates[{index}]"
+            layout = AnswerLayout(
+                show_thoughts=self.show_thoughts, json_mode=self.json_mode, number=index + 1, name=name
+            )
+            self.others[index] = layout
+        return layout
+
+    def _end_audio(self) -> None:
+        """The recording is over: leave a short note in the live view (the player comes with the final output)."""
+        if self._audio is not None:
+            self.blocks.append(f"<p><i>{html.escape(self._audio.note())}</i></p>")
+            self._audio = None
+
     def _close_run(self) -> None:
         if self._run is not None:
             self.commit()
@@ -118,14 +168,32 @@ class AnswerLayout:
         return run.stream.tail_html()
 
     def tail_html(self) -> str:
-        """The open text block, re-rendered on each update."""
-        return self._run_tail(self._run) if self._run is not None else ""
+        """The open text block (or the speech still streaming), re-rendered on each update; then the
+        other candidates' answers so far, each under its heading."""
+        tail = self._run_tail(self._run) if self._run is not None else ""
+        if self._audio is not None:
+            tail += self._audio.live_html()
+        for index in sorted(self.others):
+            tail += self.others[index].live_html()
+        return tail
+
+    def live_html(self) -> str:
+        """All of this answer so far as one HTML string (for the other candidates in the live view)."""
+        self.commit()
+        blocks = (f"<p><i>[{html.escape(repr(b))}]</i></p>" if isinstance(b, GeminiImage) else b for b in self.blocks)
+        return self.thoughts_html() + "".join(blocks) + self.tail_html()
+
+    def heading(self) -> str:
+        """The heading of each answer when there are several (``"Answer 2"``), else ``""``."""
+        return f"Answer {self.number}" if self.number > 1 or self.others else ""
 
     def thoughts_html(self) -> str:
-        """The thought summaries as a collapsed ``<details>``, or "" when not asked for or none came."""
+        """What comes before the answer: its heading when there are several, then the thought
+        summaries as a collapsed ``<details>`` (when asked for and some came)."""
+        heading = f"<h3>{self.heading()}</h3>" if self.heading() else ""
         if not self.show_thoughts or not self.has_thoughts:
-            return ""
-        return f"<details><summary>Thoughts</summary>{self._thoughts.html()}</details>"
+            return heading
+        return f"{heading}<details><summary>Thoughts</summary>{self._thoughts.html()}</details>"
 
     # -- the final output ---------------------------------------------------------------------
 

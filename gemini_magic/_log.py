@@ -3,7 +3,8 @@
 On by default, as llm's log is, because "what did it say last Tuesday?" is only answerable if it
 was kept. ``GeminiMagic.log = False`` stops it, ``GeminiMagic.log_path`` moves it; the default is
 ``gemini-magic/log.db`` in the user's data folder. SQLite in WAL mode with a busy timeout and one
-short transaction per entry lets several kernels append at once without corrupting anything.
+short transaction per entry (per second for the rows of a job) lets several kernels append at once
+without corrupting anything.
 
 Logging only ever records: any failure (a folder that cannot be written, a locked or corrupt
 database, a full disk) is one line on stderr and the answer is unaffected. The key never reaches
@@ -20,6 +21,7 @@ import os
 import shlex
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -34,7 +36,7 @@ from ._settings import Settings
 if TYPE_CHECKING:
     from ._magics import GeminiMagic
 
-__all__ = ["LogEntry", "current_notebook", "default_log_path", "log_command", "log_path", "record"]
+__all__ = ["JobLog", "LogEntry", "current_notebook", "default_log_path", "log_command", "log_path", "record"]
 
 BUSY_TIMEOUT = 5.0  # seconds to wait for another kernel's write; each write takes milliseconds
 MAX_TEXT_CHARS = 100_000  # of any one string kept (a prompt, an answer, a pasted file)
@@ -44,6 +46,9 @@ DEFAULT_ROWS = 20
 SHOWN_CHARS = 60  # of a prompt or an answer in a table cell
 USAGE = "usage: %gemini log [-n N] [--search WORDS…] [--export FILE.jsonl]"
 _HIDDEN_KEY = "<API key>"
+FLUSH_SECONDS = 1.0  # a job's entries wait at most this long (what a crash can lose of its log)
+FLUSH_ROWS = 500  # … or until this many wait
+FLUSH_CHARS = 16_000_000  # … or until their JSON is this long
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS exchanges (
@@ -121,12 +126,24 @@ def log_path(settings: Settings) -> Path:
 
 
 def record(settings: Settings, entry: LogEntry) -> None:
-    """Append *entry* when logging is on; never raises: a failure is one stderr line."""
+    """Append *entry* when logging is on; never raises: a failure is one stderr line. In a worker of
+    a job (:meth:`JobLog.attached`) the entry waits in the job's buffer, at most ``FLUSH_SECONDS``."""
     if not settings.log:
         return
     path = log_path(settings)
     try:
         row = _row(entry, settings.api_key)
+    except Exception as exc:  # noqa: BLE001 - the log must never fail the call it records
+        _not_logged(path, exc)
+        return
+    job: JobLog | None = getattr(_attached, "job", None)
+    if job is None or not job.add(path, row):
+        _write(path, [row])
+
+
+def _write(path: Path, rows: list[tuple[Any, ...]]) -> None:
+    """Append *rows* in one transaction (a commit costs ~1 ms, whatever it holds); never raises."""
+    try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not path.exists():  # prompts are private: the file (and SQLite's -wal/-shm after it) for the user only
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -135,11 +152,81 @@ def record(settings: Settings, entry: LogEntry) -> None:
             if _needs_schema(db):  # a new file; another kernel may have created it since we looked
                 for statement in _SCHEMA.split(";")[:-1]:
                     db.execute(statement)
-            db.execute(f"INSERT INTO exchanges ({_COLUMNS}, request, response, usage) VALUES ({_marks(14)})", row)
+            db.executemany(f"INSERT INTO exchanges ({_COLUMNS}, request, response, usage) VALUES ({_marks(14)})", rows)
             db.execute("COMMIT")
     except Exception as exc:  # noqa: BLE001 - the log must never fail the call it records
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-        print(f"gemini-magic: not logged ({path}: {' '.join(reason.split())})", file=sys.stderr)
+        _not_logged(path, exc)
+
+
+def _not_logged(path: Path, exc: Exception) -> None:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    print(f"gemini-magic: not logged ({path}: {' '.join(reason.split())})", file=sys.stderr)
+
+
+_attached = threading.local()  # .job: the JobLog the entries recorded in this thread go to
+
+
+class JobLog:
+    """The log of one job's rows (``--each``): one transaction a second instead of one a row.
+
+    A commit per row cost more kernel CPU than everything else a row does. The workers' entries
+    wait here and are written by a flusher thread every ``FLUSH_SECONDS`` (sooner when
+    ``FLUSH_ROWS`` or ``FLUSH_CHARS`` are waiting), and by :meth:`close` at the end, so a crash
+    loses at most a second of log — never an answer, which the response cache keeps on its own.
+    After :meth:`close` (an answer still in flight after Ctrl-C) entries are written one by one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[Path, list[tuple[Any, ...]]] = {}
+        self._waiting = 0  # entries in _pending
+        self._chars = 0  # their stored JSON, so a job of huge answers cannot fill memory
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self.closed = False
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[None]:
+        """While inside, :func:`record` in this thread buffers its entries here."""
+        _attached.job = self
+        try:
+            yield
+        finally:
+            _attached.job = None
+
+    def add(self, path: Path, row: tuple[Any, ...]) -> bool:
+        """Buffer *row* for *path*; False once closed (the caller writes it itself)."""
+        with self._lock:
+            if self.closed:
+                return False
+            self._pending.setdefault(path, []).append(row)
+            self._waiting += 1
+            self._chars += sum(len(value) for value in row if isinstance(value, str))
+            full = self._waiting >= FLUSH_ROWS or self._chars >= FLUSH_CHARS
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_often, name="gemini-magic-log", daemon=True)
+                self._flusher.start()
+        if full:
+            self.flush()
+        return True
+
+    def flush(self) -> None:
+        """Write what is waiting, one transaction per log file."""
+        with self._lock:
+            pending, self._pending, self._waiting, self._chars = self._pending, {}, 0, 0
+        for path, rows in pending.items():
+            _write(path, rows)
+
+    def close(self) -> None:
+        """Write the rest; from now on entries are written as they come."""
+        with self._lock:
+            self.closed = True
+        self._stop.set()
+        self.flush()
+
+    def _flush_often(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            self.flush()
 
 
 def _needs_schema(db: sqlite3.Connection) -> bool:

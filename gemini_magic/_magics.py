@@ -40,6 +40,7 @@ class GeminiMagic(Magics):
     """Ask Google's Gemini models from a notebook cell."""
 
     model = _setting(Unicode, "model", "Model used when a cell gives no -m/--model.")
+    speech_model = _setting(Unicode, "speech_model", "Model used for --speech/--speakers when a cell gives no -m.")
     base_url = _setting(
         Unicode,
         "base_url",

@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ._sanitize import policy, sanitize
+from ._theme import PLAIN_CLASSES
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
@@ -49,7 +50,6 @@ __all__ = [
 
 _markdown: Markdown | None = None
 _UNUSED_INLINE = ("reference", "image_reference", "short_reference", "short_image_ref", "automail")
-_STYLE = "default"
 
 
 def render_markdown(text: str, inserts: Mapping[str, str] | None = None) -> str:
@@ -136,14 +136,23 @@ def highlight(code: str, language: str) -> str:
 
 
 def _pygmentize(code: str, language: str) -> str:
-    """Inline colours (no classes, no stylesheet), so highlighting survives save, export and the
-    sanitizer; only colour and font properties are kept, so the theme's code background shows."""
+    """Pygments' short token classes, coloured by our stylesheet from the front end's theme
+    (``_theme``); spans of classes it leaves uncoloured are dropped, so the HTML stays small.
+    Without the stylesheet (GitHub drops ``<style>``) the code reads as plain text."""
     from pygments import highlight as pygmentize
 
     lexer = _lexer(language.lower())
     if lexer is None:
         return f"<pre><code>{html.escape(code, quote=False)}</code></pre>"
-    return f"<pre><code>{pygmentize(code, lexer, _formatter())}</code></pre>"
+    spans = _PLAIN_SPAN.sub(_span_text, pygmentize(code, lexer, _formatter()))
+    return f'<pre><code class="gm-hl">{spans}</code></pre>'
+
+
+_PLAIN_SPAN = re.compile(f'<span class="(?:{"|".join(sorted(PLAIN_CLASSES))})">([^<]*)</span>')
+
+
+def _span_text(match: re.Match[str]) -> str:
+    return match.group(1)
 
 
 @lru_cache(maxsize=64)
@@ -161,7 +170,7 @@ def _lexer(language: str) -> Lexer | None:
 def _formatter() -> HtmlFormatter[str]:
     from pygments.formatters import HtmlFormatter
 
-    return HtmlFormatter(noclasses=True, nowrap=True, style=_STYLE)
+    return HtmlFormatter(nowrap=True)
 
 
 _MATH = re.compile(

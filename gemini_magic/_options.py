@@ -38,6 +38,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 TOOL_MODES = ("AUTO", "ANY", "NONE", "VALIDATED")  # functionCallingConfig.mode, as the API names them
 THINKING_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
+IMAGE_SIZES = ("1K", "2K", "4K")
+MEDIA_RESOLUTIONS = ("low", "medium", "high")
+DEFAULT_VOICE = "Kore"
+MAX_CANDIDATES = 8
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 SAFETY_CATEGORIES = {
     "harassment": "HARM_CATEGORY_HARASSMENT",
@@ -62,6 +66,7 @@ MAX_CONCURRENCY = 64  # --each workers: more only trips the quota faster
 MAX_CONTEXT_CELLS = 50  # --context N: more than this is a whole notebook, not context
 MAX_TIMEOUT = 3600.0  # seconds; a larger value overflows the socket layer and never helps
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/@]*$")
+_VOICE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
@@ -113,6 +118,12 @@ class Options:
     concurrency: int = 8
     rpm: float | None = None
     batch: bool = False
+    speech: str | None = None  # --speech [VOICE]: a spoken answer (responseModalities AUDIO)
+    speakers: tuple[tuple[str, str], ...] = ()  # --speakers "Joe=Kore,Jane=Puck": two voices
+    image_size: str | None = None
+    media_resolution: str | None = None
+    candidates: int | None = None
+    count_tokens: bool = False
 
 
 _SPEC: list[Callable[[F], F]] = [
@@ -134,7 +145,31 @@ _SPEC: list[Callable[[F], F]] = [
     argument("--json", action="store_true", help="Answer in JSON (responseMimeType application/json)."),
     argument("--schema", metavar="VAR", help="A notebook variable holding a JSON Schema dict (implies --json)."),
     argument("--image", action="store_true", help="Allow image output (responseModalities TEXT, IMAGE)."),
-    argument("--aspect-ratio", metavar="W:H", help="Image aspect ratio: " + ", ".join(ASPECT_RATIOS) + "."),
+    argument(
+        "--aspect-ratio", metavar="W:H", help="Image aspect ratio (implies --image): " + ", ".join(ASPECT_RATIOS) + "."
+    ),
+    argument("--image-size", metavar="|".join(IMAGE_SIZES), help="Generated image size (implies --image)."),
+    argument(
+        "--media-resolution",
+        metavar="|".join(MEDIA_RESOLUTIONS),
+        help="How finely attached images and video are read (mediaResolution; fewer tokens at low).",
+    ),
+    argument(
+        "--speech",
+        nargs="?",
+        const=DEFAULT_VOICE,
+        metavar="VOICE",
+        help=f"Answer in speech (a TTS model) with this voice (default {DEFAULT_VOICE}); shown as an audio player.",
+    ),
+    argument(
+        "--speakers", metavar="A=VOICE,B=VOICE", help='Two voices for a dialogue: --speakers "Joe=Kore,Jane=Puck".'
+    ),
+    argument("--candidates", type=int, metavar="N", help=f"Ask for N answers (candidateCount, 1 to {MAX_CANDIDATES})."),
+    argument(
+        "--count-tokens",
+        action="store_true",
+        help="Count the request's tokens (:countTokens) and show them; generate nothing.",
+    ),
     argument("--search", action="store_true", help="Ground the answer with Google Search."),
     argument("--maps", action="store_true", help="Ground the answer with Google Maps."),
     argument("--url-context", action="store_true", help="Let the model read URLs given in the prompt."),
@@ -145,7 +180,11 @@ _SPEC: list[Callable[[F], F]] = [
         metavar="CATEGORY=THRESHOLD",
         help="Safety setting (repeatable), e.g. dangerous=none, harassment=high, all=low.",
     ),
-    argument("--cached-content", metavar="NAME", help="Use a context cache (cachedContents/NAME)."),
+    argument(
+        "--cached-content",
+        metavar="NAME",
+        help="Use a context cache: a name from %%gemini context create, or cachedContents/ID.",
+    ),
     argument("--no-stream", action="store_true", help="Use :generateContent and show the answer at the end."),
     argument("--dry-run", action="store_true", help="Show the URL, headers (key masked) and body; send nothing."),
     argument("--timeout", type=float, metavar="SECONDS", help="Seconds to wait for each network read."),
@@ -350,9 +389,10 @@ def _validate(ns: Any) -> Options:
         raise UsageError("--run-tools and --tool-mode need --tools f,g")
     if ns.chat is not None and not re.match(r"^[\w.-]+$", ns.chat):
         raise UsageError(f"--chat: {ns.chat!r} is not a conversation name (letters, digits, _ . -)")
-    cached = ns.cached_content
-    if cached is not None:
-        cached = cached if cached.startswith("cachedContents/") else f"cachedContents/{cached}"
+    media = _media_options(ns)
+    cached = ns.cached_content  # a short name stays as typed: resolving it needs the network (_caches)
+    if cached is not None and not re.match(r"^(cachedContents/)?[\w.-]+$", cached):
+        raise UsageError(f"--cached-content: {cached!r} is neither a context name nor cachedContents/ID")
     return Options(
         model=ns.model,
         system=ns.system,
@@ -367,7 +407,7 @@ def _validate(ns: Any) -> Options:
         stop=stop,
         json_mode=ns.json or ns.schema is not None,
         schema=ns.schema,
-        image=ns.image,
+        image=ns.image or ns.aspect_ratio is not None or ns.image_size is not None,
         aspect_ratio=ns.aspect_ratio,
         search=ns.search,
         maps=ns.maps,
@@ -397,7 +437,50 @@ def _validate(ns: Any) -> Options:
         concurrency=8 if ns.concurrency is None else ns.concurrency,
         rpm=ns.rpm,
         batch=ns.batch,
+        count_tokens=ns.count_tokens,
+        **media,
     )
+
+
+def _media_options(ns: Any) -> dict[str, Any]:
+    """--image-size, --media-resolution, --speech/--speakers and --candidates, checked and normalised."""
+    size = None if ns.image_size is None else ns.image_size.upper()
+    if size is not None and size not in IMAGE_SIZES:
+        raise UsageError(f"--image-size: expected one of {', '.join(IMAGE_SIZES)}, got {ns.image_size!r}")
+    resolution = None if ns.media_resolution is None else ns.media_resolution.lower()
+    if resolution is not None and resolution not in MEDIA_RESOLUTIONS:
+        raise UsageError(
+            f"--media-resolution: expected one of {', '.join(MEDIA_RESOLUTIONS)}, got {ns.media_resolution!r}"
+        )
+    if ns.candidates is not None and not 1 <= ns.candidates <= MAX_CANDIDATES:
+        raise UsageError(f"--candidates: expected 1 to {MAX_CANDIDATES} answers, got {ns.candidates}")
+    if ns.speech is not None and not _VOICE.match(ns.speech):
+        raise UsageError(f"--speech: {ns.speech!r} is not a voice name (e.g. Kore, Puck)")
+    speakers = _speakers(ns.speakers) if ns.speakers is not None else ()
+    if ns.speech is not None and speakers:
+        raise UsageError("--speech and --speakers: give one voice or two speakers, not both")
+    if (ns.speech is not None or speakers) and (ns.image or ns.aspect_ratio or ns.image_size):
+        raise UsageError("--speech/--speakers and image output cannot be combined: a speech model answers in audio")
+    return {
+        "speech": DEFAULT_VOICE if speakers else ns.speech,
+        "speakers": speakers,
+        "image_size": size,
+        "media_resolution": resolution,
+        "candidates": ns.candidates,
+    }
+
+
+def _speakers(raw: str) -> tuple[tuple[str, str], ...]:
+    """``"Joe=Kore,Jane=Puck"`` → (("Joe", "Kore"), ("Jane", "Puck")); the API takes exactly two."""
+    pairs: list[tuple[str, str]] = []
+    for item in raw.split(","):
+        speaker, sep, voice = (part.strip() for part in item.partition("="))
+        if not sep or not speaker or not _VOICE.match(voice):
+            raise UsageError(f'--speakers: expected SPEAKER=VOICE pairs like "Joe=Kore,Jane=Puck", got {raw!r}')
+        pairs.append((speaker, voice))
+    if len(pairs) != 2 or pairs[0][0] == pairs[1][0]:
+        raise UsageError(f"--speakers: name exactly two different speakers, got {raw!r}")
+    return tuple(pairs)
 
 
 def base_url_problem(url: str) -> str | None:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from ._attach import attachment_parts, check_size
+from ._attach import MAX_REQUEST_BYTES, Uploader, attachment_parts, check_size
 from ._cache import ResponseCache
 from ._options import Options
 from ._request import build_body, endpoint, user_turn
 from ._settings import Settings
+
+if TYPE_CHECKING:
+    from ._client import GeminiClient
 
 __all__ = ["Call", "prepare", "resolve"]
 
@@ -51,10 +54,22 @@ class Call:
 
 
 def prepare(
-    options: Options, prompt: str, namespace: Mapping[str, Any], history: list[dict[str, Any]], settings: Settings
+    options: Options,
+    prompt: str,
+    namespace: Mapping[str, Any],
+    history: list[dict[str, Any]],
+    settings: Settings,
+    client: GeminiClient | None = None,
 ) -> Call:
-    """Build and check the request for one call."""
-    user = user_turn(prompt, attachment_parts(options.attach, namespace))
+    """Build and check the request for one call (*client* looks up a ``--cached-content`` short name,
+    and uploads through the Files API the attachments too big to go inline, and video)."""
+    if options.cached_content:  # its final name, and the cache's model unless the cell names one
+        from ._caches import use_cache
+
+        options, settings = use_cache(options, settings, client)
+    room = MAX_REQUEST_BYTES - len(json.dumps(build_body(options, [*history, user_turn(prompt, [])])).encode())
+    upload = _uploader(options, settings, client) if options.attach else None
+    user = user_turn(prompt, attachment_parts(options.attach, namespace, room=room, upload=upload))
     tools: dict[str, Callable[..., Any]] = {}
     functions = None
     if options.tools:
@@ -71,6 +86,24 @@ def prepare(
         raise UsageError("the request holds your API key (from an attachment or the prompt); nothing was sent")
     config = {k: v for k, v in body.items() if k != "contents"}
     return Call(options, settings, user, list(history), config, tools)
+
+
+def _uploader(options: Options, settings: Settings, client: GeminiClient | None) -> Uploader:
+    """Files API uploads: none in a dry run (a placeholder names what would go), else on the
+    host's client (a caller that passes none gets the loaded magic's: the same pooled session),
+    with the progress bar of the call's view kind (:func:`._uploads.progress_view`)."""
+    if options.dry_run:
+        return lambda media: {"fileData": {"mimeType": media.mime, "fileUri": _PENDING.format(m=media)}}
+    from ._uploads import current_view, uploader
+
+    if client is None:
+        from ._api import _magic
+
+        client = _magic().client
+    return uploader(client, settings, current_view())
+
+
+_PENDING = "(uploaded through the Files API when sent: {m.label}, {m.size:,} bytes)"
 
 
 def resolve(namespace: Mapping[str, Any], dotted: str, option: str) -> Any:

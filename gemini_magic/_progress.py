@@ -11,10 +11,10 @@ Workers call :meth:`JobProgress.advance` from their threads: it only counts, und
 thread renders at most 5 times a second (and once a second while nothing changes, so rows/s and the
 ETA keep moving). :meth:`JobProgress.finish` replaces the live view with static outputs — a summary
 line and the first rows as a table (:func:`table_summary_bundles`) — then empties the widget's
-value and closes the three models it made (the ``HTML``, its layout and its style): nothing stays
-open in the kernel, and the state a notebook may still save is small and holds no answer text. As a
-context manager the view always ends: on an exception a static "stopped at 120/2000 rows …" line
-takes its place and the exception goes on unchanged.
+value, closes it and lets go of the layout and style shared with the live views (closed with the
+last of them): nothing stays open in the kernel, and the state a notebook may still save is small
+and holds no answer text. As a context manager the view always ends: on an exception a static
+"stopped at 120/2000 rows …" line takes its place and the exception goes on unchanged.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from ._display import TerminalView, ViewFactory, WidgetView, show, show_live, vi
 from ._errors import printable
 from ._markdown import markdown_text
 from ._sanitize import sanitize
+from ._widget_models import shared_models
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -291,15 +292,15 @@ class _Surface:
 
 
 class _Widgets(_Surface):
-    """One ``HTML`` widget (the bar drawn in it: three models in all, a lean saved state), replaced by
-    the static outputs at the end."""
+    """One ``HTML`` widget (the bar drawn in it; the layout and style shared with the answers' live
+    views, :mod:`._widget_models`: a lean saved state), replaced by the static outputs at the end."""
 
     live = True
 
     def open(self, snap: Snapshot) -> None:
         import ipywidgets
 
-        self._html = ipywidgets.HTML()
+        self._html = ipywidgets.HTML(**shared_models.acquire())
         self._html.add_class("gemini-progress")
         self._value = ""
         self.render(snap)
@@ -327,8 +328,8 @@ class _Widgets(_Surface):
                 show(bundle)
         finally:  # no widget's saved state keeps answer text, and no model stays open
             self._html.value = ""
-            for model in (self._html, self._html.layout, self._html.style):
-                model.close()
+            self._html.close()
+            shared_models.release()
 
     def stop(self, snap: Snapshot, message: str) -> None:
         self.close(snap, [note_bundle(message)])

@@ -81,10 +81,18 @@ def _generation_config(options: Options, schema: dict[str, Any] | None) -> dict[
         config["responseMimeType"] = "application/json"
     if schema is not None:
         config["responseJsonSchema"] = schema
+    if options.candidates is not None:
+        config["candidateCount"] = options.candidates
     if options.image:
         config["responseModalities"] = ["TEXT", "IMAGE"]
-    if options.aspect_ratio:
-        config["imageConfig"] = {"aspectRatio": options.aspect_ratio}
+    image = {"aspectRatio": options.aspect_ratio, "imageSize": options.image_size}
+    if any(image.values()):
+        config["imageConfig"] = {name: value for name, value in image.items() if value}
+    if options.media_resolution:
+        config["mediaResolution"] = f"MEDIA_RESOLUTION_{options.media_resolution.upper()}"
+    if options.speech or options.speakers:
+        config["responseModalities"] = ["AUDIO"]
+        config["speechConfig"] = _speech_config(options)
     thinking: dict[str, Any] = {}
     if options.thinking_level:
         thinking["thinkingLevel"] = options.thinking_level
@@ -95,3 +103,15 @@ def _generation_config(options: Options, schema: dict[str, Any] | None) -> dict[
     if thinking:
         config["thinkingConfig"] = thinking
     return config
+
+
+def _speech_config(options: Options) -> dict[str, Any]:
+    """One voice (``voiceConfig``) or a two-speaker dialogue (``multiSpeakerVoiceConfig``), never both."""
+
+    def voice(name: str) -> dict[str, Any]:
+        return {"prebuiltVoiceConfig": {"voiceName": name}}
+
+    if options.speakers:
+        configs = [{"speaker": speaker, "voiceConfig": voice(name)} for speaker, name in options.speakers]
+        return {"multiSpeakerVoiceConfig": {"speakerVoiceConfigs": configs}}
+    return {"voiceConfig": voice(options.speech or "Kore")}

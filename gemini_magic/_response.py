@@ -5,13 +5,16 @@ Rules (shared/gemini-wire.md §4.2), each there because a real stream needs it:
 * consecutive text parts with the same ``thought`` flag are joined — but never across a
   ``thoughtSignature``: a signed part keeps exactly its own text, so the turn can be sent back
   verbatim (Gemini 3 answers 400 when signatures move or vanish);
+* consecutive raw-PCM audio parts (``audio/L16``, a spoken answer split over events) are pieces of one
+  recording: they become one part, their bytes joined in order (at most ``MAX_AUDIO_BYTES`` decoded);
 * every other part (inlineData, functionCall, executableCode, …) is kept whole and in order;
 * candidate metadata is merged from all events: an empty ``groundingMetadata: {}`` in an
   intermediate event never overwrites the full one that comes last;
 * ``usageMetadata`` is a running snapshot: the last one wins, never a sum;
 * ``citationMetadata.citationSources`` arrive spread over several events: they are collected
   from all of them, each source once;
-* a missing ``index`` means 0, a missing ``parts`` means no parts.
+* a missing ``index`` means 0, a missing ``parts`` means no parts; candidates are merged by their
+  ``index``, never by their place in an event (an event may carry only some of them).
 
 Every event is type-checked first (:mod:`._shapes`), so the merging below can trust the shapes.
 
@@ -22,20 +25,20 @@ n-byte answer costs O(n).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from ._images import GeminiImage, image_of
+from ._answer import AnswerParts, GeminiCandidate
+from ._audio import MAX_AUDIO_BYTES, audio_mime, decoded_size, join_base64, pcm_format
+from ._errors import GeminiStreamError
 from ._shapes import check_event
 
-_FENCED_CODE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n`]*\n(.*?)^ {0,3}\1[`~]*[ \t]*$", re.MULTILINE | re.DOTALL)
-
-__all__ = ["GeminiResponse", "ResponseAccumulator"]
+__all__ = ["Delta", "GeminiCandidate", "GeminiResponse", "ResponseAccumulator"]
 
 _TEXT_KEYS = {"text", "thought", "thoughtSignature"}
+MAX_CANDIDATES = 64  # distinct candidate indexes in one response: the API sends at most 8
 
 
-class GeminiResponse(dict[str, Any]):
+class GeminiResponse(AnswerParts, dict[str, Any]):
     """Gemini's answer: the API's JSON response (a dict), with helpers that read the useful parts.
 
     After ``%%gemini`` runs, ``_gemini`` (and the variable named by ``-o NAME``) holds one;
@@ -44,6 +47,8 @@ class GeminiResponse(dict[str, Any]):
         _gemini.text                      # the answer as a string (Markdown)
         _gemini.parsed                    # with --json or --schema: the answer as Python lists/dicts
         _gemini.images[0].save("x.png")   # with --image: keep a generated picture
+        _gemini.audio[0].save("x.wav")    # with --speech: keep the spoken answer
+        _gemini.candidates[1].text        # with --candidates N: the second answer
         _gemini.usage["totalTokenCount"]  # what the call cost, in tokens
         _gemini.finish_reason             # "STOP" when the model finished on its own
         _gemini.to_json(indent=2)         # the whole response, for saving or comparing
@@ -64,42 +69,9 @@ class GeminiResponse(dict[str, Any]):
         return candidates[0]
 
     @property
-    def parts(self) -> list[dict[str, Any]]:
-        """Every piece of the answer in order: text, images, code and its result, function calls, …"""
-        return (self.candidate.get("content") or {}).get("parts") or []
-
-    @property
-    def text(self) -> str:
-        """The answer as one string of Markdown, without the thought summaries: what you usually want."""
-        return "".join(p["text"] for p in self.parts if "text" in p and not p.get("thought"))
-
-    @property
-    def code(self) -> str:
-        """The answer's fenced code blocks, joined: what ``--code`` and ``%gemini fix`` put in the next cell."""
-        return "\n\n".join(m.group(2).strip("\n") for m in _FENCED_CODE.finditer(self.text)).strip()
-
-    @property
-    def thoughts(self) -> str:
-        """The model's summary of its thinking, when ``--show-thoughts`` asked for it; else ``""``."""
-        return "".join(p["text"] for p in self.parts if "text" in p and p.get("thought"))
-
-    @property
-    def parsed(self) -> Any:
-        """The answer as Python data (lists, dicts…) after ``--json`` or ``--schema``; ValueError if not JSON."""
-        try:
-            return json.loads(self.text)
-        except ValueError as exc:
-            raise ValueError(f"the answer is not valid JSON ({exc}); see .text") from None
-
-    @property
-    def images(self) -> list[GeminiImage]:
-        """The pictures the model made (``--image``), as :class:`GeminiImage`: ``.save(path)``, ``.data``."""
-        return [image for image in map(image_of, self.parts) if image is not None]
-
-    @property
-    def finish_reason(self) -> str | None:
-        """Why the answer ended: ``"STOP"`` (done), ``"MAX_TOKENS"`` (cut short), ``"SAFETY"``…; None if unsaid."""
-        return self.candidate.get("finishReason")
+    def candidates(self) -> list[GeminiCandidate]:
+        """Every answer (``--candidates N``), each with ``.text``, ``.parts``, ``.images``, ``.audio``…"""
+        return [GeminiCandidate(candidate) for candidate in self.get("candidates") or ()]
 
     @property
     def usage(self) -> dict[str, Any]:
@@ -143,6 +115,7 @@ class _Candidate:
         self.role: str | None = None
         self.parts: list[dict[str, Any]] = []
         self.pieces: list[list[str]] = []  # text pieces of each part (empty for non-text parts)
+        self.audio: dict[int, list[str]] = {}  # base64 pieces of each raw-PCM part, by part position
         self.meta: dict[str, Any] = {}
         self.content_seen = False
         self.index_seen = False
@@ -171,6 +144,13 @@ class _Candidate:
             self.parts.append({k: v for k, v in part.items() if k != "text"})
             self.pieces.append([part["text"]])
             return
+        mime = audio_mime(part)
+        if mime is not None and part.keys() == {"inlineData"} and pcm_format(mime) is not None:
+            last = len(self.parts) - 1
+            if last in self.audio and self.parts[last]["inlineData"].get("mimeType") == mime:
+                self.audio[last].append(str(part["inlineData"].get("data", "")))
+                return
+            self.audio[len(self.parts)] = [str(part["inlineData"].get("data", ""))]
         self.parts.append(part)
         self.pieces.append([])
 
@@ -192,6 +172,10 @@ class _Candidate:
                     {"text": "".join(pieces), **part} if pieces else part
                     for part, pieces in zip(self.parts, self.pieces, strict=True)
                 ]
+                for position, audio in self.audio.items():
+                    if len(audio) > 1:
+                        inline = {**self.parts[position]["inlineData"], "data": join_base64(audio)}
+                        content["parts"][position] = {"inlineData": inline}
             if self.role:
                 content["role"] = self.role
             out["content"] = content
@@ -236,27 +220,42 @@ def _merge_field(target: dict[str, Any], key: str, value: Any) -> None:
         target[key] = value
 
 
+class Delta(list[dict[str, Any]]):
+    """What one event added: candidate 0's new parts (the list itself), and in :attr:`others` the
+    new parts of each other candidate the event carried, by index (``--candidates N``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.others: dict[int, list[dict[str, Any]]] = {}
+
+
 class ResponseAccumulator:
     """Feed it every decoded event (:meth:`add`); read the merged response with :meth:`result`."""
 
     def __init__(self) -> None:
         self._candidates: dict[int, _Candidate] = {}
         self._top: dict[str, Any] = {}
+        self._audio_bytes = 0
         self.events = 0
 
-    def add(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """Merge one event; return candidate 0's new parts, which is what the live view shows."""
+    def add(self, event: dict[str, Any]) -> Delta:
+        """Merge one event; return its new parts (candidate 0's, the others' in ``.others``) for the live view."""
         check_event(event)
         self.events += 1
-        delta: list[dict[str, Any]] = []
+        delta = Delta()
         for data in event.get("candidates") or ():
             index = data.get("index") or 0
             candidate = self._candidates.get(index)
             if candidate is None:
+                if len(self._candidates) >= MAX_CANDIDATES:
+                    raise GeminiStreamError(f"the response holds more than {MAX_CANDIDATES} candidate answers")
                 candidate = self._candidates[index] = _Candidate(index)
+            self._count_audio(data)
             parts = candidate.add(data)
             if index == 0:
-                delta = parts
+                delta.extend(parts)
+            else:
+                delta.others[index] = parts
         for key, value in event.items():
             if key == "candidates":
                 continue
@@ -265,6 +264,16 @@ class ResponseAccumulator:
             else:
                 _merge_field(self._top, key, value)
         return delta
+
+    def _count_audio(self, data: dict[str, Any]) -> None:
+        """Keep the decoded audio of the whole response under ``MAX_AUDIO_BYTES`` (checked before merging)."""
+        for part in (data.get("content") or {}).get("parts") or ():
+            if audio_mime(part) is not None:
+                self._audio_bytes += decoded_size(str(part["inlineData"].get("data", "")))
+        if self._audio_bytes > MAX_AUDIO_BYTES:
+            raise GeminiStreamError(
+                f"the audio in the answer passed the {MAX_AUDIO_BYTES >> 20} MB limit; what came before is kept"
+            )
 
     def result(self) -> GeminiResponse:
         """Everything merged so far as one response of the API's shape; may be called mid-stream."""

@@ -1,15 +1,17 @@
 """``%%gemini --each VAR`` and :func:`generate_each`: one prompt per row of a table, concurrent,
 polite to the quota, and resumable.
 
-The cell is a template: ``{column}``, ``{row.column}`` and ``{index}`` come from each row, then
-``{name}`` from the notebook as in any cell (:mod:`._prompt`; a value put in is never read again, so
-a row holding ``{secret}`` cannot pull in a variable). Each row becomes its own :class:`~._prepare.Call`
-and goes as one non-streaming ``generateContent`` through the magic's pooled client.
+The cell is a template filled in from each row (:mod:`._row_data`). Each row becomes its own
+:class:`~._prepare.Call` and goes as one non-streaming ``generateContent`` through the magic's
+pooled client (:mod:`._send`).
 
 * **Polite**: ``--concurrency`` workers share one :class:`~._limiter.Limiter`, which spaces the
-  requests to ``--rpm`` and, after any 429, holds every worker for its ``RetryInfo`` delay; a 5xx is
+  requests to ``--rpm`` and, after any 429, holds every worker for its ``RetryInfo`` delay, then
+  lets them go a slot apart at the rate that was getting through (no 429 storm); a 5xx is
   retried by its own row (``max_retries``); a 4xx is that row's ``error``, and five identical ones
   in a row stop the job with that error instead of paying for thousands of failures.
+* **Cheap per row**: the rows' log entries are written a second at a time (:class:`~._log.JobLog`)
+  and the proxy variables read once per job, so the kernel spends under 2 ms of CPU a row.
 * **Resumable**: every row goes through the response cache (on unless ``--no-cache``) keyed as
   :mod:`._exchange` keys it, so re-running the cell after Ctrl-C, a restart or a crash sends only
   the rows still missing. Ctrl-C stops at once: the main thread waits in short slices, the workers
@@ -23,11 +25,10 @@ and goes as one non-streaming ``generateContent`` through the magic's pooled cli
 from __future__ import annotations
 
 import importlib
-import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -35,32 +36,26 @@ from IPython.core.error import UsageError
 
 from ._errors import GeminiAPIError, GeminiError, GeminiInterrupted
 from ._options import Options
-from ._prompt import _FIELD, interpolate
+from ._row_data import check_template, fill, is_missing, rows_of
+from ._send import Pacing, environment_read_once, send_row, widen_pool
 
 if TYPE_CHECKING:
     from ._api import Host
-    from ._client import GeminiClient
     from ._display import ViewFactory
-    from ._limiter import Limiter
     from ._prepare import Call
-    from ._settings import Settings
 
 __all__ = [
     "DEFAULT_OUT",
     "RowRequests",
     "RowResult",
-    "fill",
     "generate_each",
     "result_table",
     "row_result",
-    "rows_of",
     "run_each",
-    "send_row",
 ]
 
 DEFAULT_OUT = "_gemini_table"
 STOP_AFTER = 5  # identical 4xx errors in a row that stop the job
-MAX_RATE_LIMITED = 20  # 429s one row waits out before it counts as failed
 LARGE_JOB = 100_000  # rows from which the time the job will take is said before it starts
 ASSUMED_SECONDS = 2.0  # per request, for that estimate when there is no --rpm
 SLICE = 0.1  # seconds the main thread waits at a time, so Ctrl-C lands at once
@@ -79,125 +74,6 @@ class RowResult:
     error: str | None = None  # None, or one line saying why the row has no answer
     cached: bool = False
     failure: GeminiError | None = field(default=None, repr=False, compare=False)  # what *error* says
-
-
-# ---------------------------------------------------------------------------------------------- rows
-
-
-def rows_of(data: Any) -> tuple[list[Any], list[dict[str, Any]]]:
-    """The rows of a DataFrame, a Series, a list of dicts or a list of values, with their index
-    labels. A Series or a plain list gives ``{value}`` (and a Series also ``{its_name}``)."""
-    pandas = sys.modules.get("pandas")  # a DataFrame exists only once pandas is imported
-    if pandas is not None and isinstance(data, pandas.DataFrame):
-        columns = [str(c) for c in data.columns]
-        return list(data.index), [dict(zip(columns, v, strict=True)) for v in data.itertuples(index=False, name=None)]
-    if pandas is not None and isinstance(data, pandas.Series):
-        names = ["value", *([str(data.name)] if data.name is not None and str(data.name) != "value" else [])]
-        return list(data.index), [dict.fromkeys(names, value) for value in data.tolist()]
-    if hasattr(data, "tolist") and not isinstance(data, Mapping):  # a 1-D numpy array
-        data = data.tolist()
-    if not isinstance(data, list | tuple):
-        raise UsageError(
-            f"--each takes a DataFrame, a Series, a list of strings or a list of dicts, not a {type(data).__name__}"
-        )
-    dicts = sum(isinstance(item, Mapping) for item in data)
-    if dicts and dicts < len(data):
-        raise UsageError("--each: a list is either all dicts (one per row) or all values, not a mix")
-    if not dicts:
-        return list(range(len(data))), [{"value": item} for item in data]
-    columns = list(dict.fromkeys(str(key) for item in data for key in item))
-    rows = [{str(k): v for k, v in item.items()} for item in data]
-    return list(range(len(data))), [{c: row.get(c) for c in columns} for row in rows]
-
-
-def is_missing(value: Any) -> bool:
-    """None, NaN, ``pd.NA`` or ``NaT``: a cell with nothing in it, sent as empty."""
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    return type(value).__name__ in ("NAType", "NaTType")
-
-
-def cell_text(value: Any) -> str:
-    """A cell as prompt text: strings as they are, missing cells empty, anything else ``str()``."""
-    if isinstance(value, str):
-        return value
-    return "" if is_missing(value) else str(value)
-
-
-class _Row:
-    """``{row.column}``: a row's cells as attributes."""
-
-    __slots__ = ("_cells",)
-
-    def __init__(self, cells: Mapping[str, Any]) -> None:
-        self._cells = cells
-
-    def __getattr__(self, name: str) -> str:
-        try:
-            return cell_text(self._cells[name])
-        except KeyError:
-            raise AttributeError(f"the rows have no column {name!r}") from None
-
-
-class _RowNames(Mapping[str, Any]):
-    """What a row's template reads: its cells, ``index`` and ``row``, then the notebook's names."""
-
-    def __init__(self, row: Mapping[str, Any], index: Any, namespace: Mapping[str, Any]) -> None:
-        self._row, self._index, self._namespace = row, index, namespace
-
-    def __getitem__(self, name: str) -> Any:
-        if name in self._row:
-            return cell_text(self._row[name])
-        if name == "index":
-            return self._index
-        if name == "row":
-            return _Row(self._row)
-        return self._namespace[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._row or name in ("index", "row") or name in self._namespace
-
-    def __iter__(self) -> Iterator[str]:
-        yield from dict.fromkeys([*self._row, "index", "row", *self._namespace])
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
-def fill(template: str, row: Mapping[str, Any], index: Any, namespace: Mapping[str, Any]) -> str:
-    """One row's prompt: ``{column}``, ``{row.column}``, ``{index}``, then ``{name}`` from *namespace*."""
-    return interpolate(template, _RowNames(row, index, namespace))
-
-
-def check_template(template: str, columns: list[str], namespace: Mapping[str, Any]) -> list[str]:
-    """The columns *template* uses; a ``{field}`` that is neither a column nor a defined name is a
-    typo to report before anything is sent (``{{field}}`` is kept as written, as everywhere)."""
-    used: list[str] = []
-    unknown: list[str] = []
-    for match in _FIELD.finditer(template):
-        start, end = match.span()
-        if template[start - 1 : start] == "{" and template[end : end + 1] == "}":
-            continue
-        name, attrs = match.group(1), match.group(2).split(".")[1:]
-        if name == "row" and "row" not in columns:
-            column = attrs[0] if attrs else ""
-            if column in columns:
-                used.append(column)
-            else:
-                unknown.append(f"row.{column}" if column else "row")
-        elif name in columns:
-            used.append(name)
-        elif name != "index" and name not in namespace:
-            unknown.append(name)
-    if unknown:
-        fields = ", ".join(f"{{{n}}}" for n in dict.fromkeys(unknown))
-        raise UsageError(
-            f"the template names {fields}, which the rows do not have (columns: {', '.join(columns) or 'none'}); "
-            "nothing was sent"
-        )
-    return list(dict.fromkeys(used))
 
 
 class RowRequests:
@@ -223,7 +99,7 @@ class RowRequests:
         around = compose_prompt(host, replace(self.options, interpolate=False), _MARK)  # --context, --code, --fix
         self._before, self._after = around.split(_MARK, 1)
         self.properties = schema_properties(self.options, host.namespace)
-        self.call(0)  # a bad option, schema or attachment is one line now, before anything is sent
+        self.url = self.call(0).url  # a bad option, schema or attachment is one line now, before anything is sent
 
     def prompt(self, position: int) -> str:
         """Row *position*'s prompt as sent."""
@@ -234,7 +110,7 @@ class RowRequests:
         """Row *position*'s request (a row that holds the API key is a ``UsageError``)."""
         from ._prepare import prepare
 
-        return prepare(self.options, self.prompt(position), self.host.namespace, [], self.settings)
+        return prepare(self.options, self.prompt(position), self.host.namespace, [], self.settings, self.host.client)
 
     def notes(self) -> list[str]:
         """What the user should know about the data before it is sent."""
@@ -256,49 +132,6 @@ def schema_properties(options: Options, namespace: Mapping[str, Any]) -> list[st
 
 
 # ------------------------------------------------------------------------------------------ sending
-
-
-@dataclass(frozen=True)
-class Pacing:
-    """How a job's workers share the quota: one limiter, one stop event, one retry counter."""
-
-    limiter: Limiter
-    stop: threading.Event
-    on_retry: Callable[[], None] = lambda: None
-
-
-def send_row(
-    client: GeminiClient, url: str, body: dict[str, Any], settings: Settings, pacing: Pacing
-) -> dict[str, Any] | None:
-    """POST *body* when the limiter lets this worker; None when *stop* is set first.
-
-    A 429 pauses every worker (its ``RetryInfo`` delay, else a backoff) and is sent again, up to
-    ``MAX_RATE_LIMITED`` times; a 500/502/503/504 waits for this row alone, ``max_retries`` times.
-    The last failure is raised (a ``GeminiError``).
-    """
-    from ._client import _retry_delay
-
-    limiter, stop, on_retry = pacing.limiter, pacing.stop, pacing.on_retry
-    once = replace(settings, max_retries=0)  # the retries are decided here, for all workers at once
-    rate_limited = failed = 0
-    while limiter.wait(stop):
-        try:
-            return client.generate(url, body, once)
-        except GeminiAPIError as exc:
-            throttled = exc.code == 429
-            attempt = rate_limited if throttled else failed
-            delay = _retry_delay(exc, attempt, MAX_RATE_LIMITED if throttled else settings.max_retries)
-            if delay is None:
-                raise
-            on_retry()
-            if throttled:
-                rate_limited += 1
-                limiter.pause(delay)
-            else:
-                failed += 1
-                if stop.wait(delay):
-                    return None
-    return None
 
 
 def row_result(data: dict[str, Any], options: Options, properties: list[str] | None, cached: bool = False) -> RowResult:
@@ -341,8 +174,10 @@ class _Job:
 
     def __init__(self, host: Host, requests: RowRequests, progress: Any) -> None:
         from ._limiter import Limiter
+        from ._log import JobLog
 
         self.host, self.requests, self.progress = host, requests, progress
+        self.log = JobLog()  # the rows' log entries, written a second at a time
         self.options = requests.options
         self.limiter = Limiter(self.options.rpm)
         self.stop = threading.Event()
@@ -354,25 +189,20 @@ class _Job:
         self._positions = iter(range(len(requests.rows)))
         self._workers = min(self.options.concurrency, len(requests.rows))
         self._streak: tuple[str, int] = ("", 0)  # the last 4xx and how many times in a row
-        _widen_pool(host.client, self._workers)
+        widen_pool(host.client, self._workers)
 
     def run(self) -> None:
         """Start the workers and wait for them in short slices (Ctrl-C raises here, at once)."""
-        for number in range(self._workers):
-            threading.Thread(target=self._work, name=f"gemini-magic-each-{number}", daemon=True).start()
-        while not self.done.wait(SLICE):
-            pass
+        with environment_read_once(self.host.client.session, self.requests.url):
+            for number in range(self._workers):
+                threading.Thread(target=self._work, name=f"gemini-magic-each-{number}", daemon=True).start()
+            while not self.done.wait(SLICE):
+                pass
 
     def _work(self) -> None:
         try:
-            while not self.stop.is_set():
-                with self._lock:
-                    position = next(self._positions, None)
-                if position is None:
-                    return
-                result = self._row(position)
-                if result is not None:
-                    self._finished(position, result)
+            with self.log.attached():
+                self._take_rows()
         except BaseException as exc:  # noqa: BLE001 - a worker's failure stops the job and is raised by run_each
             self._fail(exc)
         finally:
@@ -380,6 +210,16 @@ class _Job:
                 self._workers -= 1
                 if not self._workers:
                     self.done.set()
+
+    def _take_rows(self) -> None:
+        while not self.stop.is_set():
+            with self._lock:
+                position = next(self._positions, None)
+            if position is None:
+                return
+            result = self._row(position)
+            if result is not None:
+                self._finished(position, result)
 
     def _row(self, position: int) -> RowResult | None:
         requests, options = self.requests, self.options
@@ -451,20 +291,10 @@ class _Job:
     def close(self) -> list[RowResult | None]:
         """Stop the workers (an answer in flight still reaches the cache) and take the results."""
         self.stop.set()
+        self.log.close()
         with self._lock:
             self.closed = True
             return list(self.results)
-
-
-def _widen_pool(client: GeminiClient, workers: int) -> None:
-    """One pooled connection per worker: requests keeps 10 per host unless told otherwise."""
-    from requests.adapters import HTTPAdapter
-
-    session = client.session
-    for prefix in ("https://", "http://"):
-        adapter = session.get_adapter(prefix)
-        if getattr(adapter, "_pool_maxsize", 0) < workers:
-            session.mount(prefix, HTTPAdapter(pool_maxsize=workers))
 
 
 # ------------------------------------------------------------------------------------------- result
@@ -554,6 +384,9 @@ def run_each(host: Host, options: Options, template: str, data: Any, new_view: V
             job.run()
         except KeyboardInterrupt:
             failure = GeminiInterrupted()
+        except BaseException:
+            job.close()  # stop the workers and the log's flush thread before the error goes up
+            raise
         results = job.close()
         failure = failure or job.fatal
         table = result_table(data, requests.index, results, requests.options, requests.properties)

@@ -1,7 +1,9 @@
 """The one HTML sanitizer every renderer goes through (nh3, the ammonia sanitizer).
 
-Model output is untrusted: no scripts, no event handlers, no forms, no ``style`` beyond table
-alignment and highlighting colours, and links/images only with http(s) or mailto URLs (relative
+Model output is untrusted: no scripts, no event handlers, no forms, no ``style`` attributes beyond
+table alignment and colours, no ``<style>`` but our own stylesheet (kept only when its text is
+exactly what ``_theme.stylesheet`` writes), ``class`` only from our list of class names (Pygments'
+token classes on ``span``), and links/images only with http(s) or mailto URLs (relative
 URLs are dropped too: in JupyterLab they would reach the server's own API). Sanitizing is the last
 step of every HTML path: renderers assemble their whole fragment, then call :func:`sanitize`, and
 nothing is spliced in after it.
@@ -18,8 +20,11 @@ imported on first use.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+
+from ._theme import TOKEN_CLASSES, is_ours
 
 __all__ = ["IFRAME_SANDBOX", "RenderPolicy", "policy", "sanitize"]
 
@@ -45,7 +50,20 @@ def sanitize(fragment: str) -> str:
     cleaner = _cleaners.get(images)
     if cleaner is None:
         cleaner = _cleaners[images] = _make_cleaner(images)
-    return str(cleaner.clean(fragment))
+    sheets: list[str] = []
+    if "<style>" in fragment:
+
+        def take(match: re.Match[str]) -> str:
+            if not is_ours(match.group(1)):
+                return match.group(0)  # nh3 drops it, content and all
+            sheets.append(match.group(0))
+            return ""
+
+        fragment = _STYLE.sub(take, fragment)
+    return "".join(dict.fromkeys(sheets)) + str(cleaner.clean(fragment))
+
+
+_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 
 
 def _make_cleaner(images: bool) -> Any:
@@ -59,10 +77,11 @@ def _make_cleaner(images: bool) -> Any:
         "ol": {"start"},
         "details": {"open"},
         "abbr": {"title"},
-        "span": {"style"},  # syntax highlighting colours (only the properties below survive)
+        "span": {"style"},  # colours (only the properties below survive)
         "iframe": {"srcdoc", "title", "style"},
+        "audio": {"controls", "src"},  # our speech player: src only as data:audio/…;base64 (see below)
     }
-    tags = (set(nh3.ALLOWED_TAGS) - {"map", "area"}) | {"iframe"}
+    tags = (set(nh3.ALLOWED_TAGS) - {"map", "area"}) | {"iframe", "audio"}
     if not images:
         tags.discard("img")
     return nh3.Cleaner(
@@ -70,12 +89,15 @@ def _make_cleaner(images: bool) -> Any:
         clean_content_tags={"script", "style"},
         attributes=attributes,
         attribute_filter=_safe_attribute,
-        url_schemes={"http", "https", "mailto"},
+        url_schemes={"http", "https", "mailto", "data"},  # data: only where _safe_attribute allows it
         filter_style_properties={"text-align", "color", "font-style", "font-weight", "width", "height", "border"},
         allowed_classes={
             "div": {"gemini-magic", "gm-sources"},
             "sup": {"gm-cite"},
             "iframe": {"gm-search-suggestions"},
+            "p": {"gm-search-links"},
+            "span": TOKEN_CLASSES,
+            "code": {"gm-hl"},
             "a": {"gm-remote-image"},
         },
         link_rel="noopener noreferrer nofollow",
@@ -86,8 +108,16 @@ def _make_cleaner(images: bool) -> Any:
     )
 
 
+_AUDIO_DATA = re.compile(r"data:audio/[a-z0-9.+-]{1,40};base64,[A-Za-z0-9+/]*={0,2}")
+
+
 def _safe_attribute(tag: str, attribute: str, value: str) -> str | None:
-    """Drop URLs that are relative or use any scheme but http(s)/mailto."""
+    """Drop URLs that are relative or use any scheme but http(s)/mailto; an ``<audio>`` plays only
+    sound held in the page itself (``data:audio/…;base64``: no request leaves, nothing runs)."""
+    if tag == "audio":
+        if attribute == "controls":
+            return ""
+        return value if attribute == "src" and _AUDIO_DATA.fullmatch(value) else None
     if attribute in _URL_ATTRIBUTES and not value.strip().lower().startswith(_SAFE_URL):
         return None
     return value

@@ -34,6 +34,7 @@ KEY_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "COMETAPI_KEY")
 #: Every configurable setting's default, written once: the magic's traitlets and this module read it.
 DEFAULTS: dict[str, Any] = {
     "model": "gemini-3-flash-preview",
+    "speech_model": "gemini-2.5-flash-preview-tts",  # --speech needs a TTS model; others refuse AUDIO
     "base_url": GOOGLE_BASE_URL,
     "api_key_env": "",
     "auth": "key",
@@ -158,7 +159,11 @@ def resolve_settings(
     if problem:
         raise UsageError(f"base URL from {sources['base_url']}: {problem}")
 
-    model = str(pick("model", options.model, "GEMINI_MODEL")).strip() or DEFAULTS["model"]
+    if (options.speech or options.speakers) and options.model is None:
+        model = str(pick("speech_model")).strip() or DEFAULTS["speech_model"]
+        sources["model"] = sources.pop("speech_model")
+    else:
+        model = str(pick("model", options.model, "GEMINI_MODEL")).strip() or DEFAULTS["model"]
     auth = str(pick("auth", options.auth)).lower()
     if auth not in ("key", "bearer"):
         raise UsageError(f"auth {auth!r} ({sources['auth']}) must be 'key' or 'bearer'")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -153,7 +154,13 @@ SAFE_STYLES = ("text-align:", "color:", "font-style:", "font-weight:")
 
 
 def assert_inert(fragment: str, *, iframes: int = 0) -> None:
-    """No element that runs code, no event handler, no unsafe URL; sandboxed iframes only."""
+    """No element that runs code, no event handler, no unsafe URL; sandboxed iframes only; no
+    ``<style>`` but our own stylesheet (exactly as ``_theme`` writes it)."""
+    from gemini_magic._theme import is_ours
+
+    fragment = re.sub(
+        r"<style>(.*?)</style>", lambda m: "" if is_ours(m.group(1)) else m.group(0), fragment, flags=re.S
+    )
     seen_iframes = 0
     for tag, attrs in _Elements(fragment).found:
         assert tag not in DANGEROUS_TAGS, (tag, fragment)

@@ -180,6 +180,8 @@ class GeminiTestServer:
                     body = raw
                 self._serve(body)
 
+            do_DELETE = do_PATCH = do_PUT = do_POST  # a body, if any, is read and recorded the same way
+
             def _serve(self, body: Any) -> None:
                 record = Recorded(self.command, self.path, dict(self.headers), body)
                 with server._lock:

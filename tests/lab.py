@@ -1,8 +1,12 @@
-"""A throw-away JupyterLab server for browser tests (recipe: ../shared/e2e-notes.md).
+"""A throw-away JupyterLab (or Notebook 7) server for browser tests (recipe: ../shared/e2e-notes.md).
 
 Isolated config/data/runtime dirs in a temp folder, 127.0.0.1 on a free port with a random token,
 and a shutdown that escalates (API, SIGTERM, SIGKILL) by the server's own PID. The server is told
 to die with the test process (PR_SET_PDEATHSIG) so a killed pytest leaves nothing behind.
+
+``Lab(root, env, app="notebook")`` runs Notebook 7 instead (``notebook_url`` knows its page), and
+``set_theme`` picks the theme the next page load shows ("JupyterLab Light" / "JupyterLab Dark"):
+both front ends read it from the same user settings folder.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ CHROMIUM_ARGS = [
 # gets SIGTERM when the test process dies (no preexec_fn: unsafe with the test server's threads).
 _DIE_WITH_PARENT = (
     "import ctypes, os, signal, sys; ctypes.CDLL('libc.so.6').prctl(1, signal.SIGTERM); "
-    "os.execv(sys.executable, [sys.executable, '-m', 'jupyterlab', *sys.argv[1:]])"
+    "os.execv(sys.executable, [sys.executable, '-m', sys.argv[1], *sys.argv[2:]])"
 )
 
 
@@ -47,8 +51,9 @@ def free_port() -> int:
 
 
 class Lab:
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, env: dict[str, str], *, app: str = "jupyterlab", theme: str = "") -> None:
         self.root = root
+        self.app = app  # "jupyterlab" or "notebook" (Notebook 7)
         self.port = free_port()
         self.token = secrets.token_hex(16)
         home = root / ".jupyter-test"
@@ -66,7 +71,21 @@ class Lab:
             json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
         )
         self.env = {**env, **{k: str(v) for k, v in dirs.items()}}
+        self.settings_dir = dirs["JUPYTERLAB_SETTINGS_DIR"]
         self.process: subprocess.Popen[bytes] | None = None
+        if theme:
+            self.set_theme(theme)
+
+    def set_theme(self, theme: str) -> None:
+        """The theme pages loaded from now on show (the user's setting, as the Settings menu writes it)."""
+        folder = self.settings_dir / "@jupyterlab" / "apputils-extension"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "themes.jupyterlab-settings").write_text(json.dumps({"theme": theme}))
+
+    def notebook_url(self, name: str) -> str:
+        """The page that opens notebook *name* (in JupyterLab, or in Notebook 7's own page)."""
+        route = "notebooks" if self.app == "notebook" else "lab/tree"
+        return f"{self.url}/{route}/{name}?token={self.token}"
 
     @property
     def url(self) -> str:
@@ -85,6 +104,7 @@ class Lab:
             sys.executable,
             "-c",
             _DIE_WITH_PARENT,
+            self.app,
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
             "--ServerApp.port_retries=0",
@@ -96,7 +116,7 @@ class Lab:
             "--LabApp.news_url=None",
             "--LabApp.extension_manager=readonly",
         ]
-        log = open(self.root / "jupyterlab.log", "wb")  # noqa: SIM115 - kept open for the server's life
+        log = open(self.root / f"{self.app}.log", "wb")  # noqa: SIM115 - kept open for the server's life
         self.process = subprocess.Popen(args, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -105,9 +125,9 @@ class Lab:
                 return self
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError((self.root / "jupyterlab.log").read_text()) from None
+                    raise RuntimeError((self.root / f"{self.app}.log").read_text()) from None
                 time.sleep(0.2)
-        raise RuntimeError("JupyterLab did not start in 60 s")
+        raise RuntimeError(f"{self.app} did not start in 60 s")
 
     def kernel_pids(self) -> list[int]:
         import psutil

@@ -10,25 +10,47 @@ schema → an object that fits the schema, a request for one code block (``--cod
 from __future__ import annotations
 
 import json
+import math
+import random
+import zlib
 from typing import Any
 
 from gemini_server import Recorded, Reply, fixture_bytes, fixture_sse, json_reply, sse, text_events
 
+EMBEDDING_SIZE = 3072  # gemini-embedding-001's full size, when no outputDimensionality is asked
 
-def _sample(schema: dict[str, Any], depth: int = 0) -> Any:
-    """A small value that satisfies a JSON Schema (enough for the notebooks' schemas)."""
+
+def _sample(schema: dict[str, Any], seed: int = 0) -> Any:
+    """A small value that satisfies a JSON Schema (enough for the notebooks' schemas); *seed*
+    picks the enum values, so different prompts get different (but repeatable) answers."""
     kind = schema.get("type", "object")
     if "enum" in schema:
-        return schema["enum"][0]
+        return schema["enum"][seed % len(schema["enum"])]
     if kind == "object":
-        return {k: _sample(v, depth + 1) for k, v in (schema.get("properties") or {}).items()}
+        properties = (schema.get("properties") or {}).items()
+        return {k: _sample(v, seed >> (5 * n)) for n, (k, v) in enumerate(properties)}  # other bits each
     if kind == "array":
-        return [_sample(schema.get("items") or {"type": "string"}, depth + 1) for _ in range(3)]
+        return [_sample(schema.get("items") or {"type": "string"}, seed + n) for n in range(3)]
     return {"string": "example", "integer": 3, "number": 2.5, "boolean": True}.get(kind)
+
+
+def _embeddings(body: dict[str, Any]) -> Reply:
+    """``:batchEmbedContents``: one unit vector per request, seeded by its text (the same text gets
+    the same vector), as long as its ``outputDimensionality``."""
+    vectors = []
+    for request in body.get("requests") or []:
+        text = " ".join(p.get("text", "") for p in (request.get("content") or {}).get("parts") or [])
+        generator = random.Random(zlib.crc32(text.encode()))
+        values = [generator.gauss(0, 1) for _ in range(int(request.get("outputDimensionality") or EMBEDDING_SIZE))]
+        norm = math.sqrt(sum(v * v for v in values)) or 1.0
+        vectors.append({"values": [round(v / norm, 6) for v in values]})
+    return json_reply({"embeddings": vectors})
 
 
 def answer(record: Recorded) -> Reply:
     body = record.body if isinstance(record.body, dict) else {}
+    if record.path.endswith(":batchEmbedContents"):
+        return _embeddings(body)
     config = body.get("generationConfig") or {}
     tools = [next(iter(t)) for t in body.get("tools") or []]
     stream = "streamGenerateContent" in record.path
@@ -52,7 +74,8 @@ def answer(record: Recorded) -> Reply:
         return fixture_sse("pydantic-ai__thought-summaries-stream_gemini-2.5-pro.sse")
     if config.get("responseMimeType") == "application/json":
         value = _sample(
-            config.get("responseJsonSchema") or {"type": "object", "properties": {"answer": {"type": "string"}}}
+            config.get("responseJsonSchema") or {"type": "object", "properties": {"answer": {"type": "string"}}},
+            zlib.crc32(prompt.encode()),
         )
         return _as(stream, text_events([json.dumps(value)])[0])
     if "code block" in prompt:  # --code and %gemini fix ask for one fenced block

@@ -219,7 +219,7 @@ def test_live_stream_final_output_and_reload(page: Any, lab: Lab, gemini: Gemini
     first = cell(page, 1).locator(".gemini-magic")
     assert first.locator("table td", has_text="Mars").count() == 1
     assert first.locator("ul ul li", has_text="Mercury").count() == 1
-    assert first.locator('pre code span[style*="color"]').count() > 0
+    assert first.locator("pre code.gm-hl span[class]").count() > 0
     first.locator("mjx-container").first.wait_for(timeout=30_000)  # MathJax typeset the formula
 
     # The image keeps its natural size.

@@ -18,17 +18,18 @@ PNG = base64.b64decode(
 )
 
 
-def live_box(shown: list[Shown]) -> Any:
-    """The live VBox the cell displayed first (while it is open)."""
-    return _instances[shown[0].data[WIDGET_VIEW]["model_id"]]
+def live_widget(shown: list[Shown]) -> Any:
+    """The live widget the cell shows now (while it is open): the first page, or the VBox of pages
+    a long answer or one with images turns it into."""
+    return _instances[[s for s in shown if WIDGET_VIEW in s.data][-1].data[WIDGET_VIEW]["model_id"]]
 
 
 def test_widgets_stream_then_give_way_to_a_static_output(notebook: TestShell, gemini: GeminiTestServer) -> None:
     seen: list[tuple[str, str]] = []
 
     def look() -> None:
-        status, _, page = live_box(notebook.shown).children
-        seen.append((status.value, page.value))
+        page = live_widget(notebook.shown)
+        seen.append((page.value, page.layout.model_id))
 
     reply = sse(text_events(["First **words**", " and the rest."]))
     reply.steps[1:1] = [0.3, look]
@@ -36,43 +37,44 @@ def test_widgets_stream_then_give_way_to_a_static_output(notebook: TestShell, ge
     reply.steps.insert(1, look)
     gemini.push(reply)
     notebook.run("%%gemini\nHi", cell_id="c")
-    (thinking, _), (status, page) = seen
+    (thinking, layout), (page, _) = seen
     assert thinking.startswith("<i>gemini-3-flash-preview · thinking… 0.") and thinking.endswith(" s</i>")
     assert float(thinking.split("thinking… ")[1].split(" s")[0]) >= 0.2
-    assert status == "" and "<strong>words</strong>" in page and "the rest" not in page
+    assert "<i>" not in page and "<strong>words</strong>" in page and "the rest" not in page  # status gone
     live, final = notebook.shown
     assert WIDGET_VIEW in live.data and live.display_id and not live.update
     assert final.update and final.display_id == live.display_id and WIDGET_VIEW not in final.data
     assert "<p>First <strong>words</strong> and the rest.</p>" in final.data["text/html"]
     assert final.data["text/markdown"].startswith("First **words** and the rest.")
-    assert live.data[WIDGET_VIEW]["model_id"] not in _instances  # the widgets are closed
+    assert live.data[WIDGET_VIEW]["model_id"] not in _instances and layout not in _instances  # all closed
 
 
 def test_long_answer_in_pages_and_images_between(notebook: TestShell, gemini: GeminiTestServer) -> None:
-    counts: list[int] = []
+    counts: list[str] = []
     paragraph = "A sentence that is long enough to fill pages quickly. " * 40 + "\n\n"
     image = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(PNG).decode()}}
     events = text_events([paragraph] * 20)
     events.insert(10, {"candidates": [{"content": {"role": "model", "parts": [image]}}]})
     reply = sse(events, pause=0.12)
-    reply.steps.append(lambda: counts.append(len(live_box(notebook.shown).children)))
+    reply.steps.append(lambda: counts.extend(type(w).__name__ for w in live_widget(notebook.shown).children))
     gemini.push(reply)
     notebook.run("%%gemini\nWrite at length", cell_id="long")
-    assert counts[0] > 5  # status, thoughts, pages with an image among them
-    live, before, png, after = notebook.shown
-    assert before.update and before.display_id == live.display_id and not after.update
+    assert counts.count("HTML") >= 3 and counts.count("Image") == 1  # pages of 16,000 characters, the image between
+    live, box, before, png, after = notebook.shown
+    assert box.update and box.display_id == before.display_id == live.display_id and WIDGET_VIEW in box.data
+    assert before.update and not after.update and set(before.data) == {"text/html", "text/markdown", "text/plain"}
     assert (before.data["text/html"] + after.data["text/html"]).count("A sentence") == 800
     assert png.data["image/png"] == base64.b64encode(PNG).decode()
     assert notebook.user_ns["_gemini"].images[0].data == PNG
-    assert live.data[WIDGET_VIEW]["model_id"] not in _instances
+    assert png.data["text/plain"] == "image 1: image/png, 1×1, 70 bytes — _gemini.images[0]"
+    assert live.data[WIDGET_VIEW]["model_id"] not in _instances and box.data[WIDGET_VIEW]["model_id"] not in _instances
 
 
 def test_retry_note_and_thoughts_in_the_widgets(notebook: TestShell, gemini: GeminiTestServer) -> None:
     seen: list[tuple[str, str]] = []
 
     def look() -> None:
-        status, thoughts, _ = live_box(notebook.shown).children[:3]
-        seen.append((status.value, thoughts.value))
+        seen.append(live_widget(notebook.shown).value)
 
     thought = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Let me think.", "thought": True}]}}]}
     retry = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.3s"}]
@@ -81,9 +83,9 @@ def test_retry_note_and_thoughts_in_the_widgets(notebook: TestShell, gemini: Gem
     answer.steps.insert(3, look)
     gemini.push(error_reply(503, "UNAVAILABLE", "Busy.", retry), answer)
     notebook.run("%%gemini --show-thoughts\nHi", cell_id="t")
-    (retrying, _), (_, thoughts) = seen
+    retrying, thoughts = seen
     assert "503 UNAVAILABLE: Busy. — retrying in 0.3 s (retry 1 of 3)" in retrying
-    assert "Let me think." in thoughts
+    assert "thinking…" in thoughts and thoughts.index("thinking…") < thoughts.index("Let me think.")
     final = notebook.shown[-1]
     assert "Let me think." in final.data["text/html"] and "Done." in final.data["text/html"]
 
@@ -109,3 +111,14 @@ def test_terminal_text_has_no_control_characters_and_no_thoughts(
     assert "\x1b" not in out and "\x07" not in out
     assert out.startswith("Title") and "text." in out and "Secret plan." not in out
     assert shell.shown == []
+
+
+def test_terminal_prints_a_long_answer_whole(
+    shell: TestShell, gemini: GeminiTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The short text/plain of the static output is for notebooks; a terminal gets every word."""
+    long = "Every word of a long answer reaches the terminal. " * 40
+    gemini.push(sse(text_events([long[:900], long[900:]])))
+    shell.run("%%gemini\nHi")
+    out = capsys.readouterr().out
+    assert out.startswith(long) and "_gemini.text]" not in out and "\ngemini-test-001 · " in out

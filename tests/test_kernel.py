@@ -61,7 +61,7 @@ def test_every_option_reaches_the_body(kernel: Kernel, gemini: GeminiTestServer)
         '%%gemini -m gemini-2.5-pro --system "Be terse." --thinking 1024 --show-thoughts -t 0.5 --top-p 0.9 '
         "--top-k 40 --max-tokens 256 --seed 7 --stop END --stop STOP --schema schema --image --aspect-ratio 16:9 "
         "--search --maps --url-context --code-execution --safety dangerous=none --safety harassment=high "
-        "--cached-content abc123 --timeout 30 --auth bearer\nPrompt"
+        "--cached-content cachedContents/abc123 --timeout 30 --auth bearer\nPrompt"
     )
     request = gemini.requests[-1]
     assert request.path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
@@ -98,7 +98,7 @@ def test_no_stream_json_and_level(kernel: Kernel, gemini: GeminiTestServer) -> N
     body = text_events(["[1, 2]"])[0]
     gemini.push(json_reply(body))
     outputs = kernel.run("%%gemini --no-stream --json --thinking low -o arr\nList")
-    assert '<span style="color:#666">2</span>' in final_html(outputs)
+    assert '<span class="mi">2</span>' in final_html(outputs)
     assert displays(outputs)[-1]["data"]["text/markdown"].startswith("```json\n[\n  1,\n  2\n]\n```")
     request = gemini.requests[-1]
     assert request.path == "/v1beta/models/gemini-3-flash-preview:generateContent"

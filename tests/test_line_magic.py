@@ -36,7 +36,20 @@ def test_line_magic_reads_leading_options_like_the_cell_magic(shell: TestShell, 
 
 
 def test_subcommands_only_in_their_exact_grammar(shell: TestShell, gemini: GeminiTestServer) -> None:
-    for line in ("chat about cats", "models of cars", "fix my code please", "cache everything", "help me", "log it"):
+    prompts = (
+        "chat about cats",
+        "models of cars",
+        "fix my code please",
+        "cache everything",
+        "help me",
+        "log it",
+        "files of the case",
+        "files delete the old ones",
+        "context of the war",
+        "context create a story",
+        "contexts matter",
+    )
+    for line in prompts:
         gemini.push(sse(text_events(["Sure."])))
         shell.run(f"%gemini {line}")
         assert prompt_sent(gemini) == line
@@ -45,7 +58,8 @@ def test_subcommands_only_in_their_exact_grammar(shell: TestShell, gemini: Gemin
     before = len(shell.shown)
     shell.run("%gemini help")
     listed = shell.texts()[before]
-    for command in ("models", "config", "chats", "chat NAME [--reset]", "fix [N]", "preset NAME", "presets", "log"):
+    commands = ("models", "config", "chats", "chat NAME [--reset]", "fix [N]", "preset NAME", "presets", "log", "files")
+    for command in (*commands, "files delete NAME|--all", "context create NAME", "contexts", "context delete NAME"):
         assert command in listed
     with pytest.raises(UsageError, match="needs a prompt"):
         shell.run("%gemini -t 0")

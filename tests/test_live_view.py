@@ -39,7 +39,9 @@ def test_widget_view_ends_whatever_raises() -> None:
         time.sleep(3 * 0.1)  # a few ticks
         1 / 0  # noqa: B018 - anything, our own rendering included
     assert view._ticker is not None and not view._ticker.is_alive()
-    assert view._widgets == [] and view._box.comm is None and view._page.comm is None
+    page = view._first
+    assert view._models == [] and page.value == ""  # emptied, then closed with its layout and style
+    assert page.comm is None and page.layout.comm is None and page.style.comm is None
 
 
 def test_terminal_view_writes_no_control_characters() -> None:

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -317,3 +318,49 @@ def test_an_unreadable_log_is_a_usage_error(shell: TestShell, logged: Path) -> N
     logged.write_bytes(b"garbage" * 1000)
     with pytest.raises(UsageError, match=rf"^could not read the log at {logged}: file is not a database$"):
         log_command(magic_of(shell), "")
+
+
+def test_a_jobs_entries_are_written_a_second_at_a_time_and_all_at_close(shell: TestShell, logged: Path) -> None:
+    """Worker threads of a job buffer their entries: nothing per row, everything within a second
+    (what a crash can lose), the rest at close, and entries after close one by one again."""
+    settings = settings_of(shell)
+    job = _log.JobLog()
+
+    def worker(number: int) -> None:
+        with job.attached():
+            for i in range(30):
+                record(settings, entry(f"worker {number} row {i}"))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    record(settings, entry("not in a job"))  # this thread is not attached: written at once
+    assert rows(logged, "SELECT prompt FROM exchanges") == [("not in a job",)]
+    deadline = time.monotonic() + _log.FLUSH_SECONDS + 2
+    while len(rows(logged)) < 121 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(rows(logged)) == 121  # the flusher wrote them without close
+    with job.attached():
+        record(settings, entry("last row"))
+    job.close()
+    with job.attached():
+        record(settings, entry("after the job"))  # an answer that was still in flight at Ctrl-C
+    prompts = [p for (p, _) in rows(logged)]
+    assert len(prompts) == 123 and prompts[-2:] == ["last row", "after the job"]
+    assert {f"worker {n} row {i}" for n in range(4) for i in range(30)} <= set(prompts)
+
+
+def test_a_full_buffer_is_written_before_the_second_is_up(
+    shell: TestShell, logged: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_log, "FLUSH_ROWS", 10)
+    monkeypatch.setattr(_log, "FLUSH_SECONDS", 60.0)
+    job = _log.JobLog()
+    with job.attached():
+        for i in range(25):
+            record(settings_of(shell), entry(f"row {i}"))
+    assert len(rows(logged)) == 20  # two full buffers; five wait for the flusher or close
+    job.close()
+    assert len(rows(logged)) == 25

@@ -49,9 +49,10 @@ def test_chat_markdown_renders() -> None:
     html = render_markdown(text)
     assert re.search(r"<li>one\s*<ul>\s*<li>nested with 2 spaces\s*<ul>\s*<li>deeper</li>", html), html
     assert '<th style="text-align:left">Col</th>' in html and '<td style="text-align:left">a<br>b</td>' in html
-    assert "<pre><code>x <span" in html
+    assert '<pre><code class="gm-hl">x <span class="o">=</span>' in html
     assert "x = {'a': 1} &lt; 2" in re.sub(r"<[^>]+>", "", html)
-    assert "<span style=\"color:#BA2121\">'a'</span>" in html  # highlighted: a string literal's colour
+    assert "<span class=\"s1\">'a'</span>" in html  # highlighted: a string literal's class
+    assert "<style" not in html  # the stylesheet comes with the whole output (_bundles), once
     assert "<ol><li>first</li>" in html
     assert "<code>code</code>, <em>em</em> and <strong>strong</strong>" in html
 

@@ -4,7 +4,9 @@ in the test environment, and in a fresh venv built from binder/ alone (as Binder
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,6 +32,7 @@ def test_there_are_notebooks_to_hand_out() -> None:
         "structured-json.ipynb",
         "thinking-and-code.ipynb",
         "fix-and-code.ipynb",
+        "tables.ipynb",
     }
 
 
@@ -55,23 +58,37 @@ def execute(path: Path, server: GeminiTestServer, workdir: Path, kernel_name: st
 
 def check_ran(nb: Any, server: GeminiTestServer) -> None:
     """Every cell ran without error (a cell tagged ``raises-exception`` must fail, as nbclient lets it),
-    every magic cell shows a static answer and sent one request."""
-    magic_cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(("%%gemini", "%gemini fix"))]
+    every magic cell shows a static answer, and the requests are what the cells asked for: one per
+    answer, one per row of an ``--each`` table, one per 100 texts of an ``embed``."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    magic_cells = [c for c in code if c.source.startswith(("%%gemini", "%gemini fix", "%gemini embed"))]
     assert magic_cells
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            errors = [o for o in cell.outputs if o.output_type == "error"]
-            if "raises-exception" in cell.metadata.get("tags", []):
-                assert errors, f"a cell tagged raises-exception did not fail: {cell.source}"
-            else:
-                assert not errors, (cell.source, cell.outputs)
+    for cell in code:
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        if "raises-exception" in cell.metadata.get("tags", []):
+            assert errors, f"a cell tagged raises-exception did not fail: {cell.source}"
+        else:
+            assert not errors, (cell.source, cell.outputs)
+    expected = 0
     for cell in magic_cells:
         if "--dry-run" in cell.source:
             continue
-        html = [o.data["text/html"] for o in cell.outputs if "text/html" in o.get("data", {})]
-        assert html and html[0].startswith('<div class="gemini-magic">'), cell.source
         assert not [o for o in cell.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    assert len(server.requests) == len([c for c in magic_cells if "--dry-run" not in c.source])
+        shown = [o.data for o in cell.outputs if "data" in o]
+        many = cell.source.startswith("%gemini embed") or "--each" in cell.source
+        assert shown and (len(shown) == 1 or not many), (cell.source, cell.outputs)  # one output for a whole table
+        if cell.source.startswith("%gemini embed"):
+            texts = re.match(r"Embedded (\d+) texts? → \1 × \d+ in ", shown[0]["text/plain"])
+            assert texts, shown[0]
+            expected += math.ceil(int(texts.group(1)) / 100)
+            continue
+        html = shown[0].get("text/html", "")
+        assert '<div class="gemini-magic">' in html, cell.source  # after the CSS, when a <style> leads
+        rows = re.match(r"(\d+) rows in ", shown[0]["text/plain"]) if "--each" in cell.source else None
+        if "--each" in cell.source:
+            assert rows and "<table" in html and "· 0 errors" in shown[0]["text/plain"].splitlines()[0], shown[0]
+        expected += int(rows.group(1)) if rows else 1
+    assert len(server.requests) == expected
     assert FAKE_KEY not in nbformat.writes(nb)
 
 
@@ -87,6 +104,8 @@ def test_notebook_runs_top_to_bottom(path: Path, gemini: GeminiTestServer, tmp_p
         assert (tmp_path / "axolotl.png").read_bytes()[:4] == b"\x89PNG"
     if path.name == "fix-and-code.ipynb":
         check_fix_and_code(gemini)
+    if path.name == "tables.ipynb":
+        check_tables(nb, gemini)
 
 
 def check_fix_and_code(server: GeminiTestServer) -> None:
@@ -99,6 +118,23 @@ def check_fix_and_code(server: GeminiTestServer) -> None:
     assert "The code was:\nsales.describe()\nand it gave:\n" in by_number and "count" in by_number
     assert 'big_months = sales[sales["amount"] > 1000]' in context and "0 months to plot" in context
     assert context.endswith("Why would a bar chart of big_months be empty?")
+
+
+def check_tables(nb: Any, server: GeminiTestServer) -> None:
+    """One request per ticket with the schema, one embedding batch of 256-long vectors, and the
+    table, shape and similarities shown from what came back."""
+    asked = [r for r in server.requests if r.path.endswith(":generateContent")]
+    prompts = {r.body["contents"][-1]["parts"][-1]["text"] for r in asked}
+    assert len(asked) == len(prompts) == 7 and all(p.startswith("Classify this customer") for p in prompts)
+    assert all(r.body["generationConfig"]["responseJsonSchema"]["required"] == ["category", "urgency"] for r in asked)
+    (batch,) = [r for r in server.requests if r.path.endswith(":batchEmbedContents")]
+    assert [e["outputDimensionality"] for e in batch.body["requests"]] == [256] * 7
+    outputs = {c.source.splitlines()[0]: c.outputs for c in nb.cells if c.cell_type == "code"}
+    joined = outputs['tickets.join(labels[["category", "urgency"]])'][0].data["text/plain"]
+    assert "category" in joined and "urgency" in joined and "NaN" not in joined
+    assert outputs["vectors.shape"][0].data["text/plain"] == "(7, 256)"
+    similar = outputs["unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)"][0].data["text/plain"]
+    assert similar.count("\n") >= 6 and "101 " not in similar  # six other tickets, the first left out
 
 
 @pytest.mark.needs_fixtures

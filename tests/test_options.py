@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from IPython.core.error import UsageError
 
@@ -12,6 +14,10 @@ from gemini_magic._request import build_body, endpoint
 @gemini_arguments
 def spec(line: str, cell: str) -> None:
     """Stand-in carrying the magic's argument spec."""
+
+
+def _voice(name: str) -> dict:
+    return {"prebuiltVoiceConfig": {"voiceName": name}}
 
 
 def body_for(line: str, schema: dict | None = None) -> dict:
@@ -153,3 +159,62 @@ def test_endpoint() -> None:
         == f"{base}/v1beta/models/gemini-2.5-flash:generateContent"
     )
     assert endpoint(base, "tunedModels/my-model", stream=False) == f"{base}/v1beta/tunedModels/my-model:generateContent"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("--speech", {"responseModalities": ["AUDIO"], "speechConfig": {"voiceConfig": _voice("Kore")}}),
+        ("--speech Puck", {"responseModalities": ["AUDIO"], "speechConfig": {"voiceConfig": _voice("Puck")}}),
+        (
+            '--speakers "Joe=Kore, Jane=Puck"',
+            {
+                "responseModalities": ["AUDIO"],
+                "speechConfig": {
+                    "multiSpeakerVoiceConfig": {
+                        "speakerVoiceConfigs": [
+                            {"speaker": "Joe", "voiceConfig": _voice("Kore")},
+                            {"speaker": "Jane", "voiceConfig": _voice("Puck")},
+                        ]
+                    }
+                },
+            },
+        ),
+        ("--image-size 2k", {"responseModalities": ["TEXT", "IMAGE"], "imageConfig": {"imageSize": "2K"}}),
+        (
+            "--aspect-ratio 16:9 --image-size 4K",
+            {"responseModalities": ["TEXT", "IMAGE"], "imageConfig": {"aspectRatio": "16:9", "imageSize": "4K"}},
+        ),
+        ("--media-resolution HIGH", {"mediaResolution": "MEDIA_RESOLUTION_HIGH"}),
+        ("--candidates 3", {"candidateCount": 3}),
+    ],
+)
+def test_media_options_land_in_generation_config(line: str, expected: dict) -> None:
+    assert body_for(line)["generationConfig"] == expected
+
+
+def test_count_tokens_is_a_flag_that_changes_no_body_field() -> None:
+    assert parse_options(spec, "--count-tokens").count_tokens is True
+    assert body_for("--count-tokens") == body_for("")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("--image-size 3K", "--image-size: expected one of 1K, 2K, 4K"),
+        ("--media-resolution ultra", "--media-resolution: expected one of low, medium, high"),
+        ("--candidates 0", "--candidates: expected 1 to 8"),
+        ("--candidates 9", "--candidates: expected 1 to 8"),
+        ("--speech 'Kore; rm'", "--speech: 'Kore; rm' is not a voice name"),
+        ("--speakers Joe=Kore", "--speakers: name exactly two different speakers"),
+        ("--speakers Joe=Kore,Joe=Puck", "--speakers: name exactly two different speakers"),
+        ("--speakers Joe,Jane", "--speakers: expected SPEAKER=VOICE pairs"),
+        ("--speakers Joe=Kore,Jane=Puck,Ann=Zephyr", "--speakers: name exactly two"),
+        ("--speech --image", "cannot be combined"),
+        ("--speech Puck --speakers Joe=Kore,Jane=Puck", "--speech and --speakers: give one voice or two speakers"),
+        ("--speakers Joe=Kore,Jane=Puck --aspect-ratio 1:1", "cannot be combined"),
+    ],
+)
+def test_bad_media_values_are_one_clear_line(line: str, message: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(message)):
+        parse_options(spec, line)

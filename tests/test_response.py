@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
 
 import pytest
@@ -140,3 +142,22 @@ def test_image_fixture_repr_stays_short() -> None:
     )
     assert len(repr(response)) < 300
     assert "inlineData" in repr(response)
+
+
+def test_split_speech_is_rejoined_byte_exact_and_stays_wire_shaped() -> None:
+    pcm = bytes(range(256)) * 40
+    cuts = [0, 1, 7, 500, 501, 4000, len(pcm)]  # odd offsets: pieces that are not whole samples or base64 quanta
+    mime = "audio/L16;codec=pcm;rate=24000"
+    other = "audio/L16;codec=pcm;rate=16000"
+
+    def event(data: bytes, kind: str = mime) -> dict:
+        part = {"inlineData": {"mimeType": kind, "data": base64.b64encode(data).decode()}}
+        return {"candidates": [{"content": {"role": "model", "parts": [part]}, "index": 0}]}
+
+    events = [event(pcm[a:b]) for a, b in itertools.pairwise(cuts)] + [event(b"\x00\x01", other)]
+    response = merge(events)
+    first, second = response.parts
+    assert first == {"inlineData": {"mimeType": mime, "data": base64.b64encode(pcm).decode()}}
+    assert second["inlineData"]["mimeType"] == other  # another rate is another recording
+    assert [a.rate for a in response.audio] == [24000, 16000] and response.audio[0].pcm == pcm
+    assert len(repr(response)) < 200 and "inlineData" in repr(response)

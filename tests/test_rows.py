@@ -306,3 +306,25 @@ def test_numpy_rows_many_workers_and_answers_that_are_not_objects(shell: TestShe
     assert magic.client.session.get_adapter(gemini.url)._pool_maxsize == 12  # requests keeps 10 unless told
     with pytest.raises(UsageError, match="out= and dry_run="):
         generate_each(["a"], "{value}", out="x")
+
+
+def test_a_job_reads_the_proxy_variables_once_and_still_goes_through_the_proxy(
+    shell: TestShell, gemini: GeminiTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows go through HTTP_PROXY (here the loopback server, which sees the absolute URL), NO_PROXY
+    still counts, and the session reads the environment per request again after the job."""
+    gemini.responder = row_answer
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", gemini.url)
+    session = shell.magics_manager.registry["GeminiMagic"].client.session
+    table = each(shell, "--each rows --no-cache --base-url http://gemini.invalid", "say {value}", ["a", "b", "c"])
+    assert answers(table) == ["say a", "say b", "say c"]
+    assert len(gemini.requests) == 3  # in absolute form: through the proxy
+    assert all(r.path.startswith("http://gemini.invalid/v1beta/models/") for r in gemini.requests)
+    assert session.trust_env and session.proxies == {}
+    gemini.reset()
+    gemini.responder = row_answer
+    monkeypatch.setenv("NO_PROXY", "gemini.invalid")
+    table = each(shell, "--each rows --no-cache --base-url http://gemini.invalid", "say {value}", ["a"])
+    assert gemini.requests == [] and "gemini.invalid" in table.error[0]  # not proxied: the name does not resolve

@@ -88,3 +88,14 @@ def test_unsendable_key_is_a_user_error_that_does_not_echo_it(bad: str) -> None:
         resolve(GEMINI_API_KEY=bad)
     assert "GEMINI_API_KEY contains spaces or characters" in str(info.value)
     assert bad not in str(info.value)
+
+
+def test_speech_uses_the_speech_model_unless_a_model_is_given() -> None:
+    speech = Options(speech="Kore")
+    s = resolve(speech, GEMINI_API_KEY="k", GEMINI_MODEL="gemini-2.5-pro")
+    assert (s.model, s.sources["model"]) == ("gemini-2.5-flash-preview-tts", "default")
+    s = resolve(speech, {"speech_model": "gemini-2.5-pro-preview-tts"}, GEMINI_API_KEY="k")
+    assert (s.model, s.sources["model"]) == ("gemini-2.5-pro-preview-tts", "%config GeminiMagic.speech_model")
+    s = resolve(Options(speech="Kore", model="my-tts"), GEMINI_API_KEY="k")
+    assert (s.model, s.sources["model"]) == ("my-tts", "cell option")
+    assert resolve(Options(), GEMINI_API_KEY="k").model == "gemini-3-flash-preview"
