@@ -2,11 +2,15 @@
 
 Run:  .venv/bin/python benchmarks/saved_size.py [--answers N]
 
-For each kind of answer — a text answer (prose, lists, a table, a code block), a cited answer (the
-recorded Google Search stream) and an image answer (text, a 640×480 PNG, text) — a notebook of
-``%load_ext gemini_magic`` and N answer cells is executed by nbclient as ``nbconvert --execute``
-does (widget state kept), written with nbformat, and measured: the saved size over the answers'
-text (for the image answer, over text + the image's base64, which the notebook holds anyway). The
+For each kind of answer — prose (1.4, 2.7 and 4.1 kB), a mixed answer (a heading, a list, a table,
+a code block; 1.2 and 4.7 kB), a cited answer (the recorded Google Search stream) and an image
+answer (text, a 640×480 PNG, text) — a notebook of ``%load_ext gemini_magic`` and N answer cells is
+executed by nbclient as ``nbconvert --execute`` does, written with nbformat, and measured: the
+saved size over the answers' text (for the image answer, over text + the image's base64, which the
+notebook holds anyway), as JupyterLab saves it by default and as ``nbconvert --execute`` does.
+Under each kind, what each part of an answer cell adds to the file (text/html, text/markdown,
+text/plain, the output metadata, the cell's own JSON; content → as written, which adds nbformat's
+one JSON string per line, indentation, quotes and escapes) and the stylesheet inside the HTML. The
 issue's goal is ≤ 2.5 ×. Google's Search Suggestions chip (HTML that Google sends and its terms
 require us to show) is a fixed ~5 kB per cited answer, so the cited line also gives the ratio
 without it. Everything talks to the loopback server; nothing leaves the machine.
@@ -92,9 +96,10 @@ For a first-year student, the short version is: light in, water split, oxygen ou
 """  # noqa: E501 - models write a paragraph on one line
 
 
-def prose_answer(n: int) -> tuple[Reply, int]:
-    """Five paragraphs of explanation (~1.8 kB), the kind of answer a teaching notebook is full of."""
-    text = PROSE.replace("Photosynthesis", f"Photosynthesis ({n})", 1)
+def prose_answer(n: int, repeat: int = 1) -> tuple[Reply, int]:
+    """Five paragraphs of explanation (~1.4 kB, or *repeat* times as long), the kind of answer a
+    teaching notebook is full of."""
+    text = "\n".join(PROSE.replace("Photosynthesis", f"Photosynthesis ({n}.{k})", 1) for k in range(repeat))
     step = len(text) // 20 + 1
     return sse(text_events([text[i : i + step] for i in range(0, len(text), step)])), len(text)
 
@@ -130,7 +135,12 @@ def image_answer(n: int, picture: bytes = png()) -> tuple[Reply, int]:
 def measure(
     server: GeminiTestServer, make: Callable[[int], tuple[Reply, int]], answers: int, magic: str
 ) -> dict[str, Any]:
-    """Execute a notebook of *answers* cells answered by *make*; sizes of what nbformat writes."""
+    """Execute a notebook of *answers* cells answered by *make*; sizes of what nbformat writes.
+
+    ``saved`` is the notebook as ``nbconvert --execute`` writes it (widget state, execution times);
+    ``lab`` as JupyterLab saves it by default (neither: its "save widget state" and "record timing"
+    are off); ``parts`` what each component of the answer cells adds to the ``lab`` file.
+    """
     server.reset()
     chars = 0
     for n in range(answers):
@@ -146,16 +156,19 @@ def measure(
     )
     saved = nbformat.writes(nb)
     models = len(nb.metadata.get("widgets", {}).get(WIDGETS, {}).get("state", {}))
-    nb.metadata.pop("widgets", None)  # as JupyterLab saves it (its "save widget state" is off by default)
-    bare = nbformat.writes(nb)
-    css = sum(len(m) for m in re.findall(r"<style>.*?</style>", bare))  # our stylesheet, per output (_theme)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    lab = nbformat.writes(nb)
+    css = sum(len(m) for m in re.findall(r"<style>.*?</style>", lab))  # our stylesheet (_theme)
     return {
         "saved": len(saved),
-        "bare": len(bare),
+        "lab": len(lab),
         "chars": chars,
         "models": models,
         "chip": chip_size(saved),
         "css": css,
+        "parts": breakdown(nb, len(lab)),
     }
 
 
@@ -164,32 +177,74 @@ def chip_size(saved: str) -> int:
     return sum(len(rest.split('\\"')[0]) for rest in saved.split('srcdoc=\\"')[1:])
 
 
+def breakdown(nb: Any, total: int) -> dict[str, tuple[int, int]]:
+    """What each component of the answer cells adds to the saved file, as (characters of content,
+    characters nbformat writes for it): each is measured by writing the notebook without it, so the
+    second figure includes nbformat's one JSON string per line, its indentation, quotes and escapes."""
+    answers = nb.cells[1:]
+
+    def without(strip: Callable[[Any], None]) -> int:
+        copy = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+        for cell in copy.cells[1:]:
+            strip(cell)
+        return total - len(nbformat.writes(copy))
+
+    def drop_mime(mime: str) -> Callable[[Any], None]:
+        def strip(cell: Any) -> None:
+            for output in cell.outputs:
+                output.get("data", {}).pop(mime, None)
+
+        return strip
+
+    def raw(mime: str) -> int:
+        return sum(len(o.get("data", {}).get(mime, "")) for c in answers for o in c.outputs)
+
+    parts: dict[str, tuple[int, int]] = {}
+    mimes = sorted({m for c in answers for o in c.outputs for m in o.get("data", {})})
+    for mime in mimes:
+        parts[mime] = (raw(mime), without(drop_mime(mime)))
+    metadata = sum(len(json.dumps(o.get("metadata", {}), ensure_ascii=False)) for c in answers for o in c.outputs)
+    parts["output metadata"] = (metadata, without(lambda c: [o.__setitem__("metadata", {}) for o in c.outputs]))
+    rest = total - sum(stored for _, stored in parts.values())
+    fixed = len(nbformat.writes(nbformat.from_dict({**nb, "cells": nb.cells[:1]})))
+    parts["cells, outputs (JSON)"] = (0, rest - fixed)
+    parts["notebook, first cell"] = (0, fixed)
+    return parts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=10)
     args = parser.parse_args()
     server = GeminiTestServer().start()
     try:
-        print(f"Saved notebook (nbclient, as nbconvert --execute) / answer text, {args.answers} answers each")
-        print(f"goal ≤ {GOAL} ×; the image answer counts its base64 as answer text\n")
+        print(f"Saved notebook / answer text, {args.answers} answers each; goal ≤ {GOAL} ×")
+        print("(JupyterLab's default save: no widget state, no execution times; nbconvert --execute keeps both.")
+        print(" The image answer counts its base64 as answer text.)\n")
         for label, make, magic in (
             ("prose answer", prose_answer, "%%gemini"),
-            ("text answer", text_answer, "%%gemini"),
+            ("prose, 2× long", partial(prose_answer, repeat=2), "%%gemini"),
+            ("prose, 3× long", partial(prose_answer, repeat=3), "%%gemini"),
+            ("mixed answer", text_answer, "%%gemini"),
             ("4× as long", partial(text_answer, repeat=4), "%%gemini"),
             ("cited answer", cited_answer, "%%gemini --search"),
             ("image answer", image_answer, "%%gemini --image"),
         ):
             m = measure(server, make, args.answers, magic)
-            ratio, bare = m["saved"] / m["chars"], m["bare"] / m["chars"]
-            widgets = (m["saved"] - m["bare"]) / args.answers
+            lab, saved = m["lab"] / m["chars"], m["saved"] / m["chars"]
+            widgets = (m["saved"] - m["lab"]) / args.answers
             line = (
-                f"   {label:<13} {m['saved']:>9,} bytes / {m['chars']:>9,} characters = {ratio:4.2f} ×"
-                f" ({bare:4.2f} × without widget state; widget state {widgets:,.0f} bytes/answer, {m['models']} models)"
+                f"{label:<15} {m['chars'] / args.answers:>7,.0f} chars/answer: {lab:4.2f} × as JupyterLab saves"
+                f" ({m['lab']:,} bytes); {saved:4.2f} × from nbconvert --execute"
+                f" (+{widgets:,.0f} bytes/answer of widget state and times, {m['models']} models)"
             )
-            line += f"; stylesheet {m['css'] / args.answers:,.0f} bytes/answer"
             if m["chip"]:
-                line += f"; {(m['saved'] - m['chip']) / m['chars']:4.2f} × without Google's chip"
-            print(line + ("" if ratio <= GOAL else "   — over the goal"))
+                line += f"; {(m['lab'] - m['chip']) / m['chars']:4.2f} × without Google's chip"
+            print(line + ("" if lab <= GOAL else "   — over the goal"))
+            for name, (content, stored) in m["parts"].items():
+                size = f"{content / args.answers:>8,.0f} →" if content else " " * 10
+                print(f"    {name:<24}{size}{stored / args.answers:>8,.0f} bytes/answer")
+            print(f"    {'(stylesheet, in html)':<24}{m['css'] / args.answers:>8,.0f}")
     finally:
         server.stop()
 

@@ -26,12 +26,15 @@ __version__ = "0.1.0"
 __all__ = [
     "GeminiAPIError",
     "GeminiAnswerError",
+    "GeminiAudio",
+    "GeminiCandidate",
     "GeminiConnectionError",
     "GeminiError",
     "GeminiImage",
     "GeminiInterrupted",
     "GeminiResponse",
     "GeminiStreamError",
+    "TokenCount",
     "__version__",
     "embed",
     "generate",
@@ -41,7 +44,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._answer import GeminiCandidate
     from ._api import generate
+    from ._audio import GeminiAudio
+    from ._count import TokenCount
     from ._embed import embed
     from ._errors import (
         GeminiAnswerError,
@@ -61,6 +67,9 @@ _LAZY = {
     "embed": "_embed",
     "GeminiResponse": "_response",
     "GeminiImage": "_images",
+    "GeminiAudio": "_audio",
+    "GeminiCandidate": "_answer",
+    "TokenCount": "_count",
     **dict.fromkeys(
         (
             "GeminiError",

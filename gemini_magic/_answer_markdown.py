@@ -1,7 +1,8 @@
 """An answer as Markdown, for front ends and exports that prefer ``text/markdown``, faithful to its HTML.
 
 * Citation markers ``[n]`` at the places the HTML puts them (the same :func:`marker_positions`),
-  linked to the source when it has an http(s) address.
+  as text: the numbered sources below link each address once (a grounding redirect is ~200
+  characters; linking every marker to it made a cited answer's Markdown four times its text).
 * Thought summaries (``--show-thoughts``) as a quoted section before the answer.
 * An image as a note where it sits (``*(image 1: image/png, 640×480 — the next output;
   `_gemini.images[0]`)*``): the picture itself is its own ``image/png`` output, so exports keep it.
@@ -16,18 +17,21 @@ no raw HTML, links only to http(s) addresses.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from ._answer import GeminiCandidate
-from ._citations import _chunk_link, _markdown_url, marker_positions, sources_markdown, suggestion_links
+from ._citations import _markdown_url, marker_positions, sources_markdown, suggestion_links
 from ._images import GeminiImage
 from ._layout import AnswerLayout, TextRun, _pretty_json
 from ._markdown import fenced, markdown_text, safe_markdown
 
 __all__ = ["image_note", "markdown_gaps", "short_plain"]
 
-PLAIN_CHARS = 200  # of a long answer's text in text/plain: the richer forms hold the rest
+PLAIN_CHARS = 160  # an answer up to this long is its own text/plain; a longer one is summed up in a line
+SUMMARY_CHARS = 60  # of a longer answer's first line in that summary
+_HEADING = re.compile(r"Answer \d+")  # above each answer in plain text when there are several
 
 
 def markdown_gaps(answers: Iterable[tuple[AnswerLayout, dict[str, Any]]]) -> tuple[list[str], list[str]]:
@@ -40,7 +44,6 @@ def markdown_gaps(answers: Iterable[tuple[AnswerLayout, dict[str, Any]]]) -> tup
         gaps[-1] += [_head(layout, candidate)]
         grounding = candidate.get("groundingMetadata") or {}
         positions = {} if layout.json_mode else marker_positions(layout.answer_text(), grounding)
-        chunks = grounding.get("groundingChunks") or []
         images = 0
         for run in layout.runs:
             if isinstance(run, GeminiImage):
@@ -49,7 +52,7 @@ def markdown_gaps(answers: Iterable[tuple[AnswerLayout, dict[str, Any]]]) -> tup
                 gaps.append([])
                 images += 1
             elif isinstance(run, TextRun):
-                gaps[-1].append(_text(run, positions, chunks, json_mode=layout.json_mode))
+                gaps[-1].append(_text(run, positions, json_mode=layout.json_mode))
             else:
                 gaps[-1].append(run.markdown)
         gaps[-1].append(_grounding(candidate))
@@ -66,7 +69,7 @@ def _head(layout: AnswerLayout, candidate: dict[str, Any]) -> str:
     return f"{heading}\n\n> **Thoughts**\n>\n{quoted}".strip()
 
 
-def _text(run: TextRun, positions: dict[int, list[int]], chunks: list[Any], *, json_mode: bool) -> str:
+def _text(run: TextRun, positions: dict[int, list[int]], *, json_mode: bool) -> str:
     """A text run with its citation markers, made safe."""
     text = run.text()
     if json_mode:
@@ -75,20 +78,16 @@ def _text(run: TextRun, positions: dict[int, list[int]], chunks: list[Any], *, j
     for at in sorted(p for p in positions if run.start <= p <= run.start + run.length):
         cut = at - run.start
         pieces.append(text[last:cut])
-        # "!" or "\" before "[" would make the marker an image or escape it: a space keeps it a link
-        pieces.append((" " if text[last:cut].endswith(("!", "\\")) else "") + _markers(positions[at], chunks))
+        # a "\" before the marker would escape its own: a space keeps it a marker
+        pieces.append((" " if text[last:cut].endswith("\\") else "") + _markers(positions[at]))
         last = cut
     pieces.append(text[last:])
     return safe_markdown("".join(pieces))
 
 
-def _markers(numbers: list[int], chunks: list[Any]) -> str:
-    """``[1][2]`` as Markdown, each a link to its source when it has an http(s) address."""
-    marks = []
-    for number in numbers:
-        uri, _ = _chunk_link(chunks[number - 1])
-        marks.append(f"[\\[{number}\\]]({_markdown_url(uri)})" if uri else f"\\[{number}\\]")
-    return "".join(marks)
+def _markers(numbers: list[int]) -> str:
+    """``[1][2]`` as Markdown text (escaped: never a link or a reference)."""
+    return "".join(f"\\[{number}\\]" for number in numbers)
 
 
 def _grounding(candidate: dict[str, Any]) -> str:
@@ -131,11 +130,20 @@ def image_note(image: GeminiImage, index: int, name: str, *, markdown: bool = Fa
     return f"image {index + 1}: {image.mime_type}{size}, {len(image.data):,} bytes — {where}"
 
 
-def short_plain(text: str, name: str) -> str:
-    """*text* as it is when short; else its start and where the rest is (the HTML and Markdown
-    outputs hold the whole answer, so the notebook need not store it a third time)."""
-    if len(text) <= PLAIN_CHARS + PLAIN_CHARS // 2:
+def short_plain(text: str) -> str:
+    """*text* as it is when short; else one line: its start and where the whole answer is (the HTML
+    and Markdown outputs hold it, so the notebook need not store it a third time), then the lines
+    that say how to keep a recording (the player is only in the HTML).
+
+    The pointer names the response, not ``_gemini`` alone: ``generate(display=True)`` shows the
+    same output and sets no ``_gemini``; its return value is the response."""
+    recordings = [line for line in text.splitlines() if line.startswith("🔊 ")]
+    words = "\n".join(line for line in text.splitlines() if not line.startswith("🔊 "))
+    if len(words) <= PLAIN_CHARS:
         return text
-    start = text[:PLAIN_CHARS]
-    start = start[: start.rfind(" ")] if " " in start[PLAIN_CHARS // 2 :] else start
-    return f"{start.rstrip()}…\n[Gemini answer, {len(text):,} characters in all: {name}.text]"
+    first = next((line for line in words.splitlines() if line.strip() and not _HEADING.fullmatch(line)), "").strip()
+    start = first[:SUMMARY_CHARS]
+    if len(first) > SUMMARY_CHARS and " " in start[SUMMARY_CHARS // 2 :]:
+        start = start[: start.rfind(" ")]
+    pointer = f"[Gemini answer, {len(words):,} characters: .text of the response (_gemini after %%gemini)]"
+    return "\n".join([f"{start.rstrip()}… {pointer}", *recordings])

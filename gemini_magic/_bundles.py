@@ -148,9 +148,12 @@ def final_bundles(response: GeminiResponse, layout: AnswerLayout, footer: str, n
     """The static outputs that replace the live view: the answer as HTML and Markdown, cut where its
     images are (each image an output of its own in between), then the sources, notes and footer.
 
-    A saved notebook keeps the answer twice, not three times: text/plain (what terminal front ends
-    print) is the whole text only when it is short, else its start and where the rest is; the
-    metadata (model, usage, footer) goes on the first output only.
+    A saved notebook keeps the answer twice, not three times: text/plain (what ``jupyter console``
+    prints) is the whole text only when it is short, else one line of its start and where the rest
+    is (:func:`short_plain`), then the notes; the footer is in the HTML and the Markdown. The
+    metadata (model version, finish reason, token counts and the footer, which the terminal view
+    prints) goes on the first output only, with the counts alone: the per-modality details are in
+    ``_gemini.usage``.
     """
     answers = answer_sections(response, layout)  # each candidate under its heading, with its sources
     markdown, image_notes = markdown_gaps(candidate_layouts(response, layout))
@@ -158,14 +161,13 @@ def final_bundles(response: GeminiResponse, layout: AnswerLayout, footer: str, n
     notes_html = "".join(_note_html(note) for note in notes)
     tail_html = f"{notes_html}<hr><p><small>{html.escape(footer)}</small></p>"
     tail_markdown = "\n\n".join([*(f"**⚠ {markdown_text(note)}**" for note in notes), f"*{markdown_text(footer)}*"])
-    plain = "\n".join([short_plain(answers.plain, layout.name), *(f"⚠ {note}" for note in notes), footer])
+    plain = "\n".join([short_plain(answers.plain), *(f"⚠ {note}" for note in notes)])
+    counts = {k: v for k, v in response.usage.items() if isinstance(v, int)}
     metadata = {
         "gemini_magic": {
-            "model": (response.request or {}).get("model"),
             "modelVersion": response.model_version,
-            "responseId": response.get("responseId"),
             "finishReason": response.finish_reason,
-            "usage": response.usage,
+            "usage": counts,
             "footer": footer,
         }
     }

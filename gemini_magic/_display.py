@@ -11,7 +11,8 @@
   saved, reloaded or exported notebook shows the answer instead of "Loading widget…"
   (ipywidgets#2279), the kernel keeps no model, and no saved widget state holds answer text.
 * In terminal IPython (no widget front end) text is written to stdout as it arrives, without
-  control characters: model text must not set the window title or write the clipboard.
+  control characters: model text must not set the window title or write the clipboard. What cannot
+  stream there (how to keep a recording, the other answers of ``--candidates N``) follows at the end.
 * A view is a context manager: whatever raises inside the ``with`` (the network, Ctrl-C, or our own
   rendering), the ticker thread stops, the widgets close and a static output takes their place
   (plain text if rendering was what failed), and the exception goes on unchanged.
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._audio import AudioRun
 from ._bundles import Bundle, plain_bundle
 from ._errors import printable
 from ._images import GeminiImage
@@ -291,11 +293,17 @@ class WidgetView(LiveView):
 
 
 class TerminalView(LiveView):
-    """Plain text on stdout, as it arrives (terminal IPython, scripts)."""
+    """Plain text on stdout, as it arrives (terminal IPython, scripts).
+
+    The first answer streams; what a terminal cannot show as it comes is written at the end, as
+    text: how to keep each recording (``--speech``), then every other answer (``--candidates N``)
+    under its heading, then the footer.
+    """
 
     def start(self) -> None:
         """Nothing to set up: text goes straight to stdout."""
         self._wrote = False
+        self._headed = False
 
     def status(self, message: str) -> None:
         """Retry notes go to stderr, so stdout holds only the answer."""
@@ -307,14 +315,29 @@ class TerminalView(LiveView):
         super().update(parts)
         for part in parts:
             if part.get("text") and not part.get("thought"):
+                self._heading()
                 sys.stdout.write(printable(part["text"]))
                 self._wrote = True
         sys.stdout.flush()
 
+    def _heading(self) -> None:
+        """ "Answer 1" above the first answer, once the others are known to come."""
+        if not self._headed and self.layout.others:
+            sys.stdout.write(f"{self.layout.heading()}\n")
+        self._headed = True
+
     def finish(self, bundles: list[Bundle]) -> None:
-        """End the answer with its footer line."""
+        """End the answer with its recordings' notes, the other answers and the footer line."""
+        from ._candidates import _plain
+
         footer = bundles[0][1].get("gemini_magic", {}).get("footer", "")  # the metadata is on the first output
-        sys.stdout.write(("\n" if self._wrote else "") + (f"{printable(footer)}\n" if footer else ""))
+        lines = [run.note() for run in self.layout.runs if isinstance(run, AudioRun)]
+        if lines or not self._wrote:
+            self._heading()
+        lines += [f"\n{_plain(other, other.answer_text())}" for _, other in sorted(self.layout.others.items())]
+        lines += [footer] if footer else []
+        text = "".join(f"{printable(line)}\n" for line in lines)
+        sys.stdout.write(("\n" if self._wrote else "") + text)
         sys.stdout.flush()
         super().finish(bundles)
 

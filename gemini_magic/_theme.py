@@ -9,12 +9,15 @@ comments 3.5:1 on Dark. So the box keeps the page's background (``--jp-layout-co
 by a border), where all but comments pass, and comments take the muted text colour.
 ``tests/test_markdown_theme.py`` checks every coloured class against the installed themes' values.
 
-The stylesheet is split into sections and only the ones an output needs are included (a saved
-notebook carries it once per output). The sanitizer keeps a ``<style>`` only when its text is
+The stylesheet is split into sections and only the ones an output needs are included, down to one
+rule per token colour (a saved notebook carries it once per output: a Python snippet needs four of
+the fourteen token rules). The sanitizer keeps a ``<style>`` only when its text is
 exactly what :func:`stylesheet` makes (:func:`is_ours`), so model text can never add CSS.
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = ["CHIP_HEIGHT", "PLAIN_CLASSES", "TOKEN_CLASSES", "TOKEN_COLOURS", "is_ours", "stylesheet"]
 
@@ -139,11 +142,18 @@ def _classes(names: tuple[str, ...]) -> str:
     return f".gm-hl :is({','.join('.' + n for n in names)})"
 
 
-_TOKENS = "".join(f"{_classes(names)}{{color:var({var},{fallback})}}" for var, fallback, names in TOKEN_COLOURS) + (
-    f"{_classes(_ITALIC)}{{font-style:italic}}{_classes(_BOLD)}{{font-weight:bold}}"
+# One rule per colour, written only when the code holds a span of its classes, and then for those
+# classes alone (a Python snippet's keyword rule is ``.gm-hl :is(.k){…}``, not all eight).
+_TOKENS: tuple[tuple[tuple[str, ...], str], ...] = (
+    *((names, f"color:var({var},{fallback})") for var, fallback, names in TOKEN_COLOURS),
+    (_ITALIC, "font-style:italic"),
+    (_BOLD, "font-weight:bold"),
 )
+_TOKEN_RULE = re.compile(r"\.gm-hl :is\(\.([a-z0-9]+(?:,\.[a-z0-9]+)*)\)\{([^{}]*)\}")
+_SPAN = re.compile(r'<span class="(\w+)">')
 
-# Sections in the order they are written; a stylesheet is some of them, in this order.
+# Sections in the order they are written; a stylesheet is some of them, in this order. A section
+# is needed when the body holds its marker (the token rules: see ``_TOKENS``).
 _SECTIONS: tuple[tuple[str, str], ...] = (
     (
         "<pre",
@@ -151,7 +161,7 @@ _SECTIONS: tuple[tuple[str, str], ...] = (
         f"border:{_BORDER};border-radius:4px;padding:8px 12px;margin:0 0 1em;overflow-x:auto}}"
         f"{_SCOPE} pre{_LIFT} code{{padding:0;background:none}}",
     ),
-    ('<code class="gm-hl">', _TOKENS),
+    ('<code class="gm-hl">', ""),  # the token rules' place
     (
         "<table",
         f"{_SCOPE} table{_LIFT}{{border-collapse:collapse;margin:0 0 1em}}"
@@ -176,16 +186,41 @@ _SECTIONS: tuple[tuple[str, str], ...] = (
 
 
 def stylesheet(body: str) -> str:
-    """The ``<style>`` element *body* needs (only the sections its HTML uses), or ""."""
-    css = "".join(css for marker, css in _SECTIONS if marker in body)
+    """The ``<style>`` element *body* needs (only the sections its HTML uses, and of the token
+    colours only the rules and classes its code holds), or ""."""
+    css = "".join(
+        _tokens(body) if marker == '<code class="gm-hl">' else css for marker, css in _SECTIONS if marker in body
+    )
     return f"<style>{css}</style>" if css else ""
 
 
+def _tokens(body: str) -> str:
+    spans = set(_SPAN.findall(body))
+    rules = ((tuple(n for n in names if n in spans), declaration) for names, declaration in _TOKENS)
+    return "".join(f"{_classes(used)}{{{declaration}}}" for used, declaration in rules if used)
+
+
 def is_ours(css: str) -> bool:
-    """Whether *css* is exactly some of the sections, in order: what :func:`stylesheet` makes."""
+    """Whether *css* is exactly some of the sections, in order: what :func:`stylesheet` makes
+    (each token rule with some of its classes, in their order)."""
     if not css:
         return False
-    for _, section in _SECTIONS:
-        if css.startswith(section):
+    for marker, section in _SECTIONS:
+        if marker == '<code class="gm-hl">':
+            css = _skip_tokens(css)
+        elif css.startswith(section):
             css = css[len(section) :]
     return not css
+
+
+def _skip_tokens(css: str) -> str:
+    """*css* after the token rules it starts with (each at most once, in order, with a subsequence
+    of that rule's classes and exactly its declaration)."""
+    for names, declaration in _TOKENS:
+        rule = _TOKEN_RULE.match(css)
+        if rule is None:
+            break
+        classes = rule.group(1).split(",.")
+        if rule.group(2) == declaration and classes == [n for n in names if n in classes]:
+            css = css[rule.end() :]
+    return css

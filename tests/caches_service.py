@@ -176,13 +176,37 @@ class CachesService:
 
 class Uploads(BatchService):
     """The loopback resumable upload of :class:`BatchService`, its File given the ``uri`` a prompt
-    (or a cache) names it by, so ``--attach`` can send big files through it."""
+    (or a cache) names it by, so ``--attach`` can send big files through it; the Files it made
+    answer ``GET /v1beta/files/ID`` (403 once gone, as Google's), the list, and ``DELETE``."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.made: dict[str, dict[str, Any]] = {}  # "files/ID" → the File as the API shows it
 
     def __call__(self, record: Recorded) -> Reply:
+        path = record.path.partition("?")[0]
+        if path.startswith("/v1beta/files"):
+            with self._lock:
+                return self._file(record.method, path.removeprefix("/v1beta/"))
         reply = super().__call__(record)
         if reply.headers.get("X-Goog-Upload-Status") != "final":
             return reply
         answer = json.loads(reply.steps[0])
         name = answer["file"]["name"]
         answer["file"].update(uri=f"http://{record.headers['Host']}/v1beta/{name}", mimeType="application/pdf")
+        answer["file"]["expirationTime"] = rfc3339(datetime.now(timezone.utc) + timedelta(hours=48))
+        self.made[name] = answer["file"]
         return json_reply(answer, headers=reply.headers)
+
+    def _file(self, method: str, name: str) -> Reply:
+        if name == "files":  # the list, one page: the notebooks hold a few files
+            return json_reply({"files": list(self.made.values())} if self.made else {})
+        if name not in self.made:
+            message = (
+                f"You do not have permission to access the File {name.removeprefix('files/')} or it may not exist."
+            )
+            return error_reply(403, "PERMISSION_DENIED", message)
+        if method == "DELETE":
+            del self.made[name]
+            return json_reply({})
+        return json_reply(self.made[name])

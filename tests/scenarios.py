@@ -4,7 +4,10 @@ The demo notebooks run unchanged against the real API; in CI they run against th
 server, which answers each request from the recorded fixtures that fit it (search → the recorded
 grounded stream, image output → the recorded image, code execution → the recorded run, JSON
 schema → an object that fits the schema, a request for one code block (``--code``, ``%gemini fix``)
-→ an answer holding a fenced Python block) or with a Markdown answer that quotes the prompt.
+→ an answer holding a fenced Python block, speech → a short spoken tone, ``candidateCount`` → that
+many answers) or with a Markdown answer that quotes the prompt. What must be remembered between
+requests (Files API uploads, context caches, ``:countTokens``) is answered by :class:`StandIn`,
+which gives the rest to :func:`answer`: one per notebook run.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import random
 import zlib
 from typing import Any
 
+from caches_service import CachesService, Uploads
 from gemini_server import Recorded, Reply, fixture_bytes, fixture_sse, json_reply, sse, text_events
+from media_replies import candidate_events, speech_events, tone
 
 EMBEDDING_SIZE = 3072  # gemini-embedding-001's full size, when no outputDimensionality is asked
 
@@ -60,6 +65,13 @@ def answer(record: Recorded) -> Reply:
     if "googleSearch" in tools:
         name = "pydantic-ai__google-search-grounding_gemini-2.5-pro"
         return fixture_sse(f"{name}.sse") if stream else json_reply(fixture_bytes(f"{name}.nonstream.json"))
+    if "AUDIO" in (config.get("responseModalities") or []):
+        events = speech_events(tone(0.5), pieces=2 if stream else 1)
+        return sse(events) if stream else json_reply(events[0])
+    if int(config.get("candidateCount") or 1) > 1:
+        answers = [[f"Answer {n + 1} to: ", prompt[:60]] for n in range(int(config["candidateCount"]))]
+        events = candidate_events(answers)
+        return sse(events) if stream else json_reply(candidate_events([["".join(a)] for a in answers])[0])
     if "IMAGE" in (config.get("responseModalities") or []):
         return _as(
             stream, json.loads(fixture_bytes("pydantic-ai__image-output-inlineData_gemini-2.5-flash-image.json"))
@@ -95,3 +107,20 @@ def answer(record: Recorded) -> Reply:
 def _as(stream: bool, response: dict[str, Any]) -> Reply:
     """One whole response, as a one-event stream or a plain JSON body."""
     return sse([response]) if stream else json_reply(response)
+
+
+class StandIn:
+    """:func:`answer`, with a memory: uploads (``/upload/…``, ``/v1beta/files…``), context caches
+    (``cachedContents``, and generate requests that name one) and ``:countTokens`` go to the
+    loopback Files and caches services, everything else to :func:`answer`."""
+
+    def __init__(self) -> None:
+        self.uploads = Uploads()
+        self.caches = CachesService(fallback=self.uploads)
+
+    def __call__(self, record: Recorded) -> Reply:
+        path = record.path.partition("?")[0]
+        body = record.body if isinstance(record.body, dict) else {}
+        if path.startswith(("/upload/", "/v1beta/files", "/v1beta/cachedContents")) or path.endswith(":countTokens"):
+            return self.caches(record)
+        return self.caches(record) if body.get("cachedContent") else answer(record)

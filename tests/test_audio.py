@@ -270,3 +270,24 @@ def test_speech_then_text_and_audio_that_cannot_be_decoded(notebook: TestShell, 
     plain = final["text/plain"]
     assert plain.startswith("Said.Done.\n🔊 0.5 s of audio, 24000 Hz (audio/wav): _gemini.audio[0].save('speech.wav')")
     assert "🔊 audio that could not be decoded: _gemini.audio[1].save('speech') keeps it" in plain
+
+
+def test_the_terminal_says_how_to_keep_the_speech(
+    shell: TestShell, gemini: GeminiTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Terminal IPython has no player: after the text comes how to keep each recording, then the footer."""
+    events = [
+        {"candidates": [{"content": {"role": "model", "parts": [audio_part(tone(0.5))]}}]},
+        *text_events(["Said."]),
+    ]
+    gemini.push(sse(speech_events(tone(1.0), pieces=3)), sse(events))
+    shell.run("%%gemini --speech\nSay something")
+    out = capsys.readouterr().out
+    note = "🔊 1.0 s of audio, 24000 Hz (audio/wav): _gemini.audio[0].save('speech.wav') keeps it\n"
+    assert (
+        out.startswith(note) and out[len(note) :].startswith("gemini-2.5-flash-preview-tts · ") and out.count("\n") == 2
+    ), out
+    shell.run("%%gemini --speech\nSpeak, then write")
+    out = capsys.readouterr().out
+    assert out.startswith(f"Said.\n{note.replace('1.0 s', '0.5 s')}gemini-"), out
+    assert shell.shown == [] and "base64" not in out

@@ -49,9 +49,21 @@ def test_each_answer_under_its_heading_in_html_markdown_and_text(notebook: TestS
     assert final.data["text/markdown"].startswith(
         "### Answer 1\n\nOne two three.\n\n### Answer 2\n\nUno dos.\n\n### Answer 3\n\nEins, zwei, drei, vier."
     )
-    assert final.data["text/plain"].startswith(
-        "Answer 1\nOne two three.\n\nAnswer 2\nUno dos.\n\nAnswer 3\nEins, zwei, drei, vier.\n"
+    assert final.data["text/plain"] == (  # short: whole, without the footer (in the other forms)
+        "Answer 1\nOne two three.\n\nAnswer 2\nUno dos.\n\nAnswer 3\nEins, zwei, drei, vier."
     )
+
+
+def test_the_terminal_prints_every_answer_under_its_heading(
+    shell: TestShell, gemini: GeminiTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Terminal IPython streams the first answer, then writes the others (they have no live view there)."""
+    gemini.push(sse(candidate_events(ANSWERS)))
+    shell.run("%%gemini --candidates 3\nCount")
+    out = capsys.readouterr().out
+    answers = "Answer 1\nOne two three.\n\nAnswer 2\nUno dos.\n\nAnswer 3\nEins, zwei, drei, vier.\n"
+    assert out.startswith(answers) and out[len(answers) :].startswith("gemini-test-001 · "), out
+    assert out.count("\n") == answers.count("\n") + 1 and shell.shown == []
 
 
 def test_one_answer_has_no_heading(notebook: TestShell, gemini: GeminiTestServer) -> None:
@@ -100,7 +112,8 @@ def test_each_answer_keeps_its_own_sources_and_images(notebook: TestShell, gemin
     assert picture["image/png"] == base64.b64encode(PNG).decode()
     tail = rest["text/html"]
     assert "gm-sources" in tail and tail.index("second.example") < tail.index("<hr>")
-    assert first["text/markdown"].index("### Answer 2") < first["text/markdown"].index("second.example")
+    assert first["text/markdown"].index("### Answer 2") < first["text/markdown"].index("Second\\[1\\]")
+    assert "second.example" in rest["text/markdown"]  # its source, after its picture as in the HTML
 
 
 def test_a_response_with_too_many_candidates_is_an_error() -> None:

@@ -122,3 +122,21 @@ def test_terminal_prints_a_long_answer_whole(
     shell.run("%%gemini\nHi")
     out = capsys.readouterr().out
     assert out.startswith(long) and "_gemini.text]" not in out and "\ngemini-test-001 · " in out
+
+
+def test_the_short_text_plain_points_to_the_response_from_the_magic_and_from_generate(
+    notebook: TestShell, gemini: GeminiTestServer
+) -> None:
+    """text/plain sums up a long answer in a line and says where the whole text is; ``generate()``
+    sets no ``_gemini``, so the pointer names the response (its return value) first."""
+    long = "Every word of a long answer is in the richer outputs and in the response. " * 20
+    gemini.push(sse(text_events([long])), sse(text_events([long])))
+    notebook.run("from gemini_magic import generate\nanswer = generate('Hi', display=True)", cell_id="g")
+    shown = notebook.shown[-1].data
+    assert "_gemini" not in notebook.user_ns and notebook.user_ns["answer"].text == long
+    pointer = f"[Gemini answer, {len(long):,} characters: .text of the response (_gemini after %%gemini)]"
+    assert shown["text/plain"] == f"{long[:60].rsplit(' ', 1)[0]}… {pointer}"
+    assert shown["text/markdown"].count("Every word") == 20 and "\n" not in shown["text/plain"]
+    notebook.run("%%gemini\nHi", cell_id="m")
+    assert notebook.shown[-1].data["text/plain"] == shown["text/plain"]
+    assert notebook.user_ns["_gemini"].text == long  # where the pointer sends a magic's user

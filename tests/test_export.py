@@ -52,11 +52,14 @@ def test_markdown_export_is_a_faithful_answer(gemini: GeminiTestServer) -> None:
     preferred = MarkdownExporter(config={"NbConvertBase": {"display_data_priority": MARKDOWN_FIRST}})
     text, resources = preferred.from_notebook_node(nb)
     search, picture, plan = re.split(r"```python\n%%gemini", text)[1:]
-    # the grounded answer: markers after the segments they support, as links to their sources
-    markers = re.findall(r"\[\\\[(\d)\\\]\]\((https://[^)\s]+)\)", search)
-    assert len(markers) >= 8 and {n for n, _ in markers} <= {"1", "2", "3", "4", "5"}
-    assert "(21°C), with[" not in search and re.search(r"\(21°C\)[^\n]*\[\\\[\d\\\]\]", search)
+    # the grounded answer: markers after the segments they support, as text; each source's address
+    # once, in the numbered list (a marker repeating a 200-character redirect made the copy 4 × its text)
+    markers = re.findall(r"\\\[(\d)\\\]", search)
+    assert len(markers) >= 8 and set(markers) <= {"1", "2", "3", "4", "5"}
+    assert "(21°C), with\\[" not in search and re.search(r"\(21°C\)[^\n]*\\\[\d\\\]", search)
     assert "**Sources**\n\n1. [" in search and "\n5. [" in search
+    sources = re.findall(r"\n\d\. \[[^\]]+\]\((https://[^)\s]+)\)", search)
+    assert len(sources) == 5 and all(search.count(f"({uri})") == 1 for uri in sources)
     assert re.search(r"\nGoogle Search: \[weather in San Francisco today\]\(https://[^)\s]+\)\n", search)
     # the image answer: the text around it, a note where it is, the picture exported as a file
     note = "*(image 1: image/png, 1×1 — the next output; `_gemini.images[0]`)*"
@@ -67,6 +70,15 @@ def test_markdown_export_is_a_faithful_answer(gemini: GeminiTestServer) -> None:
     assert "> **Thoughts**\n>\n> Secret plan:\n>\n> * step one" in plan and plan.index("Thoughts") < plan.index("Done.")
     for raw in ("<div", "<iframe", "<sup", "<sub>", "<hr", "<details"):
         assert raw not in text, raw
+    # the metadata: on the first output, token counts without the per-modality lists (in _gemini.usage)
+    usage = nb.cells[1].outputs[0].metadata["gemini_magic"]["usage"]
+    assert usage == {
+        "promptTokenCount": 17,
+        "candidatesTokenCount": 241,
+        "thoughtsTokenCount": 412,
+        "toolUsePromptTokenCount": 102,
+        "totalTokenCount": 772,
+    }
 
 
 @pytest.mark.needs_fixtures
@@ -96,10 +108,19 @@ def test_text_plain_is_short_and_metadata_is_on_the_first_output_only(
     notebook.run("%%gemini --image\nWrite", cell_id="p")
     first, png, after = [s for s in notebook.shown if WIDGET_VIEW not in s.data][-3:]
     plain = first.data["text/plain"]
-    assert plain.startswith("A sentence of a long answer. ") and len(plain) < 400
-    assert f"…\n[Gemini answer, {len(long) + 6:,} characters in all: _gemini.text]\ngemini-test-001 · " in plain
+    pointer = f"[Gemini answer, {len(long) + 6:,} characters: .text of the response (_gemini after %%gemini)]"
+    assert plain == f"{long[:60].rsplit(' ', 1)[0]}… {pointer}"  # one line: the footer is in the other forms
     assert first.data["text/markdown"].count("A sentence") == 100 and first.data["text/html"].count("A sentence") == 100
-    assert first.metadata["gemini_magic"]["footer"] and png.metadata == {} and after.metadata == {}
+    assert first.metadata == {
+        "gemini_magic": {
+            "modelVersion": "gemini-test-001",
+            "finishReason": "STOP",
+            "usage": {"promptTokenCount": 7, "candidatesTokenCount": 3, "totalTokenCount": 10},
+            "footer": first.metadata["gemini_magic"]["footer"],
+        }
+    }
+    assert first.metadata["gemini_magic"]["footer"].startswith("gemini-test-001 · ")
+    assert png.metadata == {} and after.metadata == {}
     assert set(after.data) == {"text/html", "text/markdown"} and "After." in after.data["text/markdown"]
     assert "\n\n*gemini\\-test\\-001 · " in after.data["text/markdown"]  # the footer ends the last output
 
@@ -118,6 +139,6 @@ def test_search_queries_become_google_search_links_when_the_chip_has_none(
     gemini.push(sse(events))
     notebook.run("%%gemini --search\nTell me", cell_id="s")
     markdown = notebook.shown[-1].data["text/markdown"]
-    assert markdown.startswith("Paris is big! [\\[1\\]](https://a.example/p) Yes.")  # a space: not an image
+    assert markdown.startswith("Paris is big!\\[1\\] Yes.")  # escaped: after "!" neither an image nor a link
     assert "Google Search: [paris size](https://www.google.com/search?q=paris%20size) · " in markdown
     assert "[\\]\\(javascript:x\\)](https://www.google.com/search?q=%5D%28javascript%3Ax%29)" in markdown

@@ -3,12 +3,14 @@ in the test environment, and in a fresh venv built from binder/ alone (as Binder
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
 import re
 import subprocess
 import sys
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import nbformat
 import pytest
 import scenarios
-from conftest import FAKE_KEY, kernel_env
+from conftest import FAKE_KEY, kernel_env, output_text
 from gemini_server import GeminiTestServer
 from nbclient import NotebookClient
 
@@ -33,6 +35,7 @@ def test_there_are_notebooks_to_hand_out() -> None:
         "thinking-and-code.ipynb",
         "fix-and-code.ipynb",
         "tables.ipynb",
+        "media.ipynb",
     }
 
 
@@ -49,17 +52,25 @@ def test_notebook_is_stripped_and_keyless(path: Path) -> None:
 
 def execute(path: Path, server: GeminiTestServer, workdir: Path, kernel_name: str = "python3", **env: str) -> Any:
     server.reset()
-    server.responder = scenarios.answer
+    server.responder = scenarios.StandIn()
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=120, kernel_name=kernel_name, resources={"metadata": {"path": str(workdir)}})
     client.execute(env=kernel_env(server, **env))
     return nb
 
 
+def model_calls(server: GeminiTestServer) -> list[Any]:
+    """The requests that ask a model for something (and cost): generate and embed, not files,
+    caches or token counts."""
+    return [r for r in server.requests if r.path.split("?")[0].endswith(("GenerateContent", "generateContent",
+                                                                         ":batchEmbedContents"))]  # fmt: skip
+
+
 def check_ran(nb: Any, server: GeminiTestServer) -> None:
     """Every cell ran without error (a cell tagged ``raises-exception`` must fail, as nbclient lets it),
-    every magic cell shows a static answer, and the requests are what the cells asked for: one per
-    answer, one per row of an ``--each`` table, one per 100 texts of an ``embed``."""
+    every magic cell shows a static answer (after an upload's line, if any), and the model calls are
+    what the cells asked for: one per answer, one per row of an ``--each`` table, one per 100 texts of
+    an ``embed``, none for ``--count-tokens`` (nor for the line magics on files and caches)."""
     code = [c for c in nb.cells if c.cell_type == "code"]
     magic_cells = [c for c in code if c.source.startswith(("%%gemini", "%gemini fix", "%gemini embed"))]
     assert magic_cells
@@ -82,13 +93,16 @@ def check_ran(nb: Any, server: GeminiTestServer) -> None:
             assert texts, shown[0]
             expected += math.ceil(int(texts.group(1)) / 100)
             continue
-        html = shown[0].get("text/html", "")
+        if "--count-tokens" in cell.source:
+            assert "countTokens: nothing was generated" in shown[-1]["text/plain"], shown
+            continue
+        html = shown[-1].get("text/html", "")
         assert '<div class="gemini-magic">' in html, cell.source  # after the CSS, when a <style> leads
         rows = re.match(r"(\d+) rows in ", shown[0]["text/plain"]) if "--each" in cell.source else None
         if "--each" in cell.source:
             assert rows and "<table" in html and "· 0 errors" in shown[0]["text/plain"].splitlines()[0], shown[0]
         expected += int(rows.group(1)) if rows else 1
-    assert len(server.requests) == expected
+    assert len(model_calls(server)) == expected
     assert FAKE_KEY not in nbformat.writes(nb)
 
 
@@ -106,6 +120,8 @@ def test_notebook_runs_top_to_bottom(path: Path, gemini: GeminiTestServer, tmp_p
         check_fix_and_code(gemini)
     if path.name == "tables.ipynb":
         check_tables(nb, gemini)
+    if path.name == "media.ipynb":
+        check_media(nb, gemini, tmp_path)
 
 
 def check_fix_and_code(server: GeminiTestServer) -> None:
@@ -135,6 +151,55 @@ def check_tables(nb: Any, server: GeminiTestServer) -> None:
     assert outputs["vectors.shape"][0].data["text/plain"] == "(7, 256)"
     similar = outputs["unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)"][0].data["text/plain"]
     assert similar.count("\n") >= 6 and "101 " not in similar  # six other tickets, the first left out
+
+
+def check_media(nb: Any, server: GeminiTestServer, workdir: Path) -> None:
+    """The WAV went inline, the 21 MB PDF up once (in 8 MiB pieces) and then only by its URI (the
+    answer, the count and the cache), the YouTube link as it is; speech came back as players and a
+    WAV file that ``wave`` reads; the cache was made, used by name and deleted; the files deleted."""
+    outputs = {c.source.splitlines()[0]: c.outputs for c in nb.cells if c.cell_type == "code"}
+    size = (workdir / "big.pdf").stat().st_size
+    assert size > 20_000_000 and (workdir / "big.pdf").read_bytes()[:8] == b"%PDF-1.7"
+    uploads = [r for r in server.requests if r.path.startswith("/upload/v1beta/files")]
+    starts = [r for r in uploads if r.headers.get("X-Goog-Upload-Command") == "start"]
+    assert len(starts) == 1 and starts[0].headers["X-Goog-Upload-Header-Content-Length"] == str(size)
+    assert sum(len(r.body) for r in uploads[1:]) == size and max(len(r.body) for r in uploads[1:]) <= 8 << 20
+    first = next(r for r in model_calls(server) if "document" in json.dumps(r.body))
+    (sent,) = [p["fileData"] for p in first.body["contents"][-1]["parts"] if "fileData" in p]
+    assert sent["mimeType"] == "application/pdf" and sent["fileUri"].endswith("/v1beta/files/in-up1")
+    assert all(len(json.dumps(r.body)) < 1 << 20 for r in model_calls(server))  # the PDF never inline
+    (count,) = [r for r in server.requests if r.path.endswith(":countTokens")]
+    assert {"fileData": sent} in count.body["generateContentRequest"]["contents"][-1]["parts"]
+    (create,) = [r for r in server.requests if r.method == "POST" and r.path == "/v1beta/cachedContents"]
+    assert {"fileData": sent} in create.body["contents"][-1]["parts"] and create.body["ttl"] == "3600s"
+    (cached,) = [r for r in model_calls(server) if "cachedContent" in r.body]
+    assert cached.body["cachedContent"] == "cachedContents/c1x" and "(258 cached)" in output_text(
+        outputs["%%gemini --cached-content manual"]
+    )
+    assert [r.path for r in server.requests if r.method == "DELETE"] == [
+        "/v1beta/cachedContents/c1x",
+        "/v1beta/files/in-up1",
+    ]
+    wav, youtube = (
+        next(r for r in model_calls(server) if marker in json.dumps(r.body)) for marker in ("audio/", "youtube")
+    )
+    (tone,) = [p["inlineData"] for p in wav.body["contents"][-1]["parts"] if "inlineData" in p]
+    assert tone["mimeType"] in ("audio/wav", "audio/x-wav") and base64.b64decode(tone["data"])[:4] == b"RIFF"
+    linked = [p["fileData"]["fileUri"] for p in youtube.body["contents"][-1]["parts"] if "fileData" in p]
+    assert linked == ["https://www.youtube.com/watch?v=9hE5-98ZeCg"]  # as it is: nothing downloaded
+    spoken = [r for r in model_calls(server) if "speechConfig" in r.body.get("generationConfig", {})]
+    assert [r.path.split(":")[0].rsplit("/", 1)[-1] for r in spoken] == ["gemini-2.5-flash-preview-tts"] * 2
+    assert "multiSpeakerVoiceConfig" in json.dumps(spoken[1].body) and "Puck" in json.dumps(spoken[1].body)
+    for line in ("%%gemini --speech Kore", '%%gemini --speakers "Joe=Kore,Jane=Puck"'):
+        assert re.search(r'<audio controls[^>]* src="data:audio/wav;base64,', outputs[line][-1].data["text/html"])
+    assert outputs["hello = _gemini.audio[0]"][0].data["text/plain"] == "(0.5, 24000)"
+    with wave.open(str(workdir / "hello.wav")) as hello:
+        assert (hello.getframerate(), hello.getnframes(), hello.getsampwidth()) == (24000, 12000, 2)
+    assert "files/in-up1" in output_text(outputs["%gemini files"]) and "21 MB" in output_text(outputs["%gemini files"])
+    assert (
+        "Answer 2 to: Suggest a name"
+        in outputs["[candidate.text for candidate in _gemini.candidates]"][0].data["text/plain"]
+    )
 
 
 @pytest.mark.needs_fixtures
