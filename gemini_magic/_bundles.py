@@ -25,6 +25,7 @@ from ._theme import stylesheet
 __all__ = [
     "SHOWN_CHARS",
     "Bundle",
+    "Outputs",
     "dry_run_bundle",
     "final_bundles",
     "note_bundle",
@@ -38,6 +39,15 @@ __all__ = [
 #: One output: its MIME data and its metadata.
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 SHOWN_CHARS = 300  # of each tool call and result in the "Ran" list: a 5 MB argument must not fill the notebook
+
+
+class Outputs(list[Bundle]):
+    """An answer's final outputs, and its footer line for the terminal view, which prints it: the
+    footer is in the HTML and the Markdown already, so the saved metadata does not repeat it."""
+
+    def __init__(self, footer: str) -> None:
+        super().__init__()
+        self.footer = footer
 
 
 def _html(body: str) -> str:
@@ -144,16 +154,16 @@ def transcript_bundle(turns: Sequence[dict[str, Any]]) -> Bundle:
     }, {}
 
 
-def final_bundles(response: GeminiResponse, layout: AnswerLayout, footer: str, notes: list[str]) -> list[Bundle]:
+def final_bundles(response: GeminiResponse, layout: AnswerLayout, footer: str, notes: list[str]) -> Outputs:
     """The static outputs that replace the live view: the answer as HTML and Markdown, cut where its
     images are (each image an output of its own in between), then the sources, notes and footer.
 
     A saved notebook keeps the answer twice, not three times: text/plain (what ``jupyter console``
     prints) is the whole text only when it is short, else one line of its start and where the rest
-    is (:func:`short_plain`), then the notes; the footer is in the HTML and the Markdown. The
-    metadata (model version, finish reason, token counts and the footer, which the terminal view
-    prints) goes on the first output only, with the counts alone: the per-modality details are in
-    ``_gemini.usage``.
+    is (:func:`short_plain`), then the notes; the footer is in the HTML and the Markdown (and on the
+    returned :class:`Outputs`, for the terminal view). The metadata (model version, finish reason,
+    token counts) goes on the first output only, with the counts alone: the per-modality details
+    are in ``_gemini.usage``.
     """
     answers = answer_sections(response, layout)  # each candidate under its heading, with its sources
     markdown, image_notes = markdown_gaps(candidate_layouts(response, layout))
@@ -168,10 +178,9 @@ def final_bundles(response: GeminiResponse, layout: AnswerLayout, footer: str, n
             "modelVersion": response.model_version,
             "finishReason": response.finish_reason,
             "usage": counts,
-            "footer": footer,
         }
     }
-    bundles: list[Bundle] = []
+    bundles = Outputs(footer)
     last = len(images)
     for index, (page, text) in enumerate(zip(pages, markdown, strict=True)):
         if index == last:

@@ -87,10 +87,11 @@ def insert_markers(text: str, positions: dict[int, list[int]], chunks: list[Any]
 
 
 def _marker(number: int, chunk: dict[str, Any]) -> str:
-    uri, title = _chunk_link(chunk)
-    label = f"[{number}]"
-    if uri:
-        label = f'<a href="{html.escape(uri)}" title="{html.escape(title)}">{label}</a>'
+    """``[n]``, a link to its source when it has an http(s) address. No ``title``: the numbered
+    sources below name each one, and a saved notebook holds every marker (the sanitizer adds
+    ``target`` and ``rel`` to every link)."""
+    uri, _ = _chunk_link(chunk)
+    label = f'<a href="{html.escape(uri)}">[{number}]</a>' if uri else f"[{number}]"
     return f'<sup class="gm-cite">{label}</sup>'
 
 

@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._audio import AudioRun
-from ._bundles import Bundle, plain_bundle
+from ._bundles import Bundle, Outputs, plain_bundle
 from ._errors import printable
 from ._images import GeminiImage
 from ._layout import AnswerLayout
@@ -330,7 +330,10 @@ class TerminalView(LiveView):
         """End the answer with its recordings' notes, the other answers and the footer line."""
         from ._candidates import _plain
 
-        footer = bundles[0][1].get("gemini_magic", {}).get("footer", "")  # the metadata is on the first output
+        if isinstance(bundles, Outputs):  # an answer: its footer is not in the saved metadata
+            footer = bundles.footer
+        else:  # a single output (a token count) may carry its line in its metadata
+            footer = bundles[0][1].get("gemini_magic", {}).get("footer", "")
         lines = [run.note() for run in self.layout.runs if isinstance(run, AudioRun)]
         if lines or not self._wrote:
             self._heading()

@@ -21,7 +21,9 @@ import re
 
 __all__ = ["CHIP_HEIGHT", "PLAIN_CLASSES", "TOKEN_CLASSES", "TOKEN_COLOURS", "is_ours", "stylesheet"]
 
-_SCOPE = ":is(.gemini-magic,.gemini-live)"
+# Our outputs (``gemini-magic``) and the live view (``gemini-live``, among the widget's own classes);
+# one attribute selector weighs what a class does, and is half as long as ``:is()`` of the two.
+_SCOPE = "[class*=gemini-]"
 # ``:not(#_)`` lifts the rule above the front end's own ``pre``/``table`` rules (JupyterLab's are
 # two classes deep and set margin and padding to 0), whatever order the stylesheets load in.
 _LIFT = ":not(#_)"
@@ -139,17 +141,18 @@ PLAIN_CLASSES = TOKEN_CLASSES - {name for _, _, names in TOKEN_COLOURS for name 
 
 
 def _classes(names: tuple[str, ...]) -> str:
-    return f".gm-hl :is({','.join('.' + n for n in names)})"
+    listed = ",".join("." + n for n in names)
+    return f".gm-hl {listed}" if len(names) == 1 else f".gm-hl :is({listed})"
 
 
 # One rule per colour, written only when the code holds a span of its classes, and then for those
-# classes alone (a Python snippet's keyword rule is ``.gm-hl :is(.k){…}``, not all eight).
+# classes alone (a Python snippet's keyword rule is ``.gm-hl .k{…}``, not all eight).
 _TOKENS: tuple[tuple[tuple[str, ...], str], ...] = (
     *((names, f"color:var({var},{fallback})") for var, fallback, names in TOKEN_COLOURS),
     (_ITALIC, "font-style:italic"),
     (_BOLD, "font-weight:bold"),
 )
-_TOKEN_RULE = re.compile(r"\.gm-hl :is\(\.([a-z0-9]+(?:,\.[a-z0-9]+)*)\)\{([^{}]*)\}")
+_TOKEN_RULE = re.compile(r"\.gm-hl (?:\.([a-z0-9]+)|:is\(\.([a-z0-9]+(?:,\.[a-z0-9]+)*)\))\{([^{}]*)\}")
 _SPAN = re.compile(r'<span class="(\w+)">')
 
 # Sections in the order they are written; a stylesheet is some of them, in this order. A section
@@ -158,7 +161,7 @@ _SECTIONS: tuple[tuple[str, str], ...] = (
     (
         "<pre",
         f"{_SCOPE} pre{_LIFT}{{background:var(--jp-layout-color0,#fff);color:var(--jp-content-font-color1,#212121);"
-        f"border:{_BORDER};border-radius:4px;padding:8px 12px;margin:0 0 1em;overflow-x:auto}}"
+        f"border:{_BORDER};border-radius:4px;padding:8px 12px;margin:0 0 1em;overflow:auto}}"
         f"{_SCOPE} pre{_LIFT} code{{padding:0;background:none}}",
     ),
     ('<code class="gm-hl">', ""),  # the token rules' place
@@ -178,9 +181,10 @@ _SECTIONS: tuple[tuple[str, str], ...] = (
         # canvas behind the chip; one pixel more height tells the chip the theme is dark
         # (``_citations``). The link-only copy is hidden while the frame is there: a front end
         # that drops the frame (JupyterLab, for an untrusted notebook) drops this stylesheet too.
-        "iframe.gm-search-suggestions{color-scheme:normal}"
-        f"[data-jp-theme-light=false] iframe.gm-search-suggestions{{height:{CHIP_HEIGHT + 1}px!important}}"
-        "iframe.gm-search-suggestions+.gm-search-links{display:none}",
+        # (The sanitizer allows the class on an iframe only, so the class alone names the frame.)
+        ".gm-search-suggestions{color-scheme:normal}"
+        f"[data-jp-theme-light=false] .gm-search-suggestions{{height:{CHIP_HEIGHT + 1}px!important}}"
+        ".gm-search-suggestions+.gm-search-links{display:none}",
     ),
 )
 
@@ -215,12 +219,15 @@ def is_ours(css: str) -> bool:
 
 def _skip_tokens(css: str) -> str:
     """*css* after the token rules it starts with (each at most once, in order, with a subsequence
-    of that rule's classes and exactly its declaration)."""
+    of that rule's classes and exactly its declaration, written as :func:`_classes` writes it)."""
     for names, declaration in _TOKENS:
         rule = _TOKEN_RULE.match(css)
         if rule is None:
             break
-        classes = rule.group(1).split(",.")
-        if rule.group(2) == declaration and classes == [n for n in names if n in classes]:
+        classes = tuple((rule.group(1) or rule.group(2)).split(",."))
+        if (
+            classes == tuple(n for n in names if n in classes)
+            and rule.group() == f"{_classes(classes)}{{{declaration}}}"
+        ):
             css = css[rule.end() :]
     return css

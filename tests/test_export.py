@@ -116,10 +116,8 @@ def test_text_plain_is_short_and_metadata_is_on_the_first_output_only(
             "modelVersion": "gemini-test-001",
             "finishReason": "STOP",
             "usage": {"promptTokenCount": 7, "candidatesTokenCount": 3, "totalTokenCount": 10},
-            "footer": first.metadata["gemini_magic"]["footer"],
         }
-    }
-    assert first.metadata["gemini_magic"]["footer"].startswith("gemini-test-001 · ")
+    }  # no footer: it is in the HTML and the Markdown, and model version and counts are here
     assert png.metadata == {} and after.metadata == {}
     assert set(after.data) == {"text/html", "text/markdown"} and "After." in after.data["text/markdown"]
     assert "\n\n*gemini\\-test\\-001 · " in after.data["text/markdown"]  # the footer ends the last output

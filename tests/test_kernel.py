@@ -28,6 +28,7 @@ def test_streams_answer_into_static_output(kernel: Kernel, gemini: GeminiTestSer
     assert data["data"]["text/plain"].startswith("Hello **world**")
     assert data["metadata"]["gemini_magic"]["modelVersion"] == "gemini-test-001"
     assert data["metadata"]["gemini_magic"]["usage"]["totalTokenCount"] == 16
+    assert set(data["metadata"]["gemini_magic"]) == {"modelVersion", "finishReason", "usage"}  # the footer is in html
     assert "gemini-test-001 · 7 in → 9 out · 16 total tokens" in html
     # The request: URL, header auth, body.
     request = gemini.requests[-1]

@@ -18,6 +18,7 @@ from conftest import FAKE_KEY, Kernel, displays, error_of, output_text, terminal
 from gemini_server import GeminiTestServer, error_reply, sse, text_events
 from test_kernel import final_html
 
+from gemini_magic._bundles import Outputs
 from gemini_magic._display import TerminalView, WidgetView
 from gemini_magic._layout import AnswerLayout
 
@@ -50,7 +51,9 @@ def test_terminal_view_writes_no_control_characters() -> None:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), view:
         view.status(f"503 UNAVAILABLE: {HOSTILE}")
         view.update([{"text": HOSTILE[:6]}, {"text": HOSTILE[6:]}])
-        view.finish([({}, {"gemini_magic": {"footer": "model-\x1b]0;x\x07v1 · 3 in → 4 out"}})])
+        outputs = Outputs("model-\x1b]0;x\x07v1 · 3 in → 4 out")  # the footer travels beside the outputs
+        outputs.append(({}, {}))
+        view.finish(outputs)
     assert out.getvalue() == f"{SHOWN}\nmodel-v1 · 3 in → 4 out\n"
     assert err.getvalue() == f"[503 UNAVAILABLE: {SHOWN}]\n"
     out = io.StringIO()
