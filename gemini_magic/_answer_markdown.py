@@ -145,5 +145,5 @@ def short_plain(text: str) -> str:
     start = first[:SUMMARY_CHARS]
     if len(first) > SUMMARY_CHARS and " " in start[SUMMARY_CHARS // 2 :]:
         start = start[: start.rfind(" ")]
-    pointer = f"[Gemini answer, {len(words):,} characters: .text of the response (_gemini after %%gemini)]"
+    pointer = f"[{len(words):,} characters in all: the response's .text]"
     return "\n".join([f"{start.rstrip()}… {pointer}", *recordings])

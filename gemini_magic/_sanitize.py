@@ -24,8 +24,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ._theme import TOKEN_CLASSES, is_ours
-
 __all__ = ["IFRAME_SANDBOX", "RenderPolicy", "policy", "sanitize"]
 
 _SAFE_URL = ("http://", "https://", "mailto:")
@@ -52,6 +50,7 @@ def sanitize(fragment: str) -> str:
         cleaner = _cleaners[images] = _make_cleaner(images)
     sheets: list[str] = []
     if "<style>" in fragment:
+        from ._theme import is_ours
 
         def take(match: re.Match[str]) -> str:
             if not is_ours(match.group(1)):
@@ -68,6 +67,8 @@ _STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 
 def _make_cleaner(images: bool) -> Any:
     import nh3
+
+    from ._theme import TOKEN_CLASSES
 
     attributes = {
         "a": {"href", "title"},

@@ -134,7 +134,7 @@ def test_the_short_text_plain_points_to_the_response_from_the_magic_and_from_gen
     notebook.run("from gemini_magic import generate\nanswer = generate('Hi', display=True)", cell_id="g")
     shown = notebook.shown[-1].data
     assert "_gemini" not in notebook.user_ns and notebook.user_ns["answer"].text == long
-    pointer = f"[Gemini answer, {len(long):,} characters: .text of the response (_gemini after %%gemini)]"
+    pointer = f"[{len(long):,} characters in all: the response's .text]"
     assert shown["text/plain"] == f"{long[:60].rsplit(' ', 1)[0]}… {pointer}"
     assert shown["text/markdown"].count("Every word") == 20 and "\n" not in shown["text/plain"]
     notebook.run("%%gemini\nHi", cell_id="m")

@@ -108,7 +108,7 @@ def test_text_plain_is_short_and_metadata_is_on_the_first_output_only(
     notebook.run("%%gemini --image\nWrite", cell_id="p")
     first, png, after = [s for s in notebook.shown if WIDGET_VIEW not in s.data][-3:]
     plain = first.data["text/plain"]
-    pointer = f"[Gemini answer, {len(long) + 6:,} characters: .text of the response (_gemini after %%gemini)]"
+    pointer = f"[{len(long) + 6:,} characters in all: the response's .text]"
     assert plain == f"{long[:60].rsplit(' ', 1)[0]}… {pointer}"  # one line: the footer is in the other forms
     assert first.data["text/markdown"].count("A sentence") == 100 and first.data["text/html"].count("A sentence") == 100
     assert first.metadata == {
