@@ -25,7 +25,6 @@ import json
 import re
 import shlex
 import stat
-import sys
 import time
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, fields, replace
@@ -36,7 +35,14 @@ from urllib.parse import urlencode
 from IPython.core.error import UsageError
 
 from ._call import _one_line_errors
-from ._errors import GeminiAnswerError, GeminiAPIError, GeminiConnectionError, GeminiInterrupted, GeminiStreamError
+from ._errors import (
+    GeminiAnswerError,
+    GeminiAPIError,
+    GeminiConnectionError,
+    GeminiInterrupted,
+    GeminiStreamError,
+    warn_line,
+)
 from ._options import Options
 from ._request import endpoint
 from ._shapes import _check, _json_name
@@ -381,7 +387,7 @@ def run_batch(host: Host, options: Options, template: str, data: Any, new_view: 
         raise UsageError("--batch cannot run tools or continue a chat: a job answers each row once, with no turns")
     requests = RowRequests(host, options, template, data)
     for note in requests.notes():
-        print(f"gemini-magic: {note}", file=sys.stderr, flush=True)
+        warn_line(f"gemini-magic: {note}")
     settings = requests.settings
     bodies = [requests.call(position).body() for position in range(len(requests.rows))]
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

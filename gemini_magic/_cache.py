@@ -17,13 +17,13 @@ import hashlib
 import json
 import os
 import stat
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ._attach import read_regular
+from ._errors import warn_line
 
 __all__ = ["MAX_ENTRY_BYTES", "ResponseCache"]
 
@@ -32,7 +32,7 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW",
 
 
 def _warn(message: str) -> None:
-    print(f"gemini-magic: {message}", file=sys.stderr)
+    warn_line(f"gemini-magic: {message}")
 
 
 def _warn_miss(path: Path, reason: str) -> None:

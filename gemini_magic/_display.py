@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._audio import AudioRun
 from ._bundles import Bundle, Outputs, plain_bundle
-from ._errors import printable
+from ._errors import printable, warn_line
 from ._images import GeminiImage
 from ._layout import AnswerLayout
 from ._sanitize import sanitize
@@ -308,7 +308,7 @@ class TerminalView(LiveView):
     def status(self, message: str) -> None:
         """Retry notes go to stderr, so stdout holds only the answer."""
         if message:
-            print(f"[{printable(message)}]", file=sys.stderr, flush=True)
+            warn_line(f"[{printable(message)}]")
 
     def update(self, parts: list[dict[str, Any]]) -> None:
         """Write the answer text as it arrives, without control characters."""

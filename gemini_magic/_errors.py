@@ -23,6 +23,7 @@ they reach a terminal.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "GeminiInterrupted",
     "GeminiStreamError",
     "printable",
+    "warn_line",
 ]
 
 # ESC sequences whole (CSI, OSC such as window titles and OSC 52 clipboard writes, DCS/APC/PM/SOS,
@@ -164,3 +166,10 @@ class GeminiInterrupted(GeminiError, KeyboardInterrupt):
     def _render_traceback_(self) -> list[str]:
         kept = f"; the {self.partial_chars} characters received are kept in _gemini" if self.partial_chars else ""
         return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}{kept}"]
+
+
+def warn_line(text: str) -> None:
+    """One warning line on stderr, written at once: ``print`` writes the text and the newline
+    separately, and a kernel may send them as two outputs."""
+    sys.stderr.write(f"{text}\n")
+    sys.stderr.flush()

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
+from ._errors import warn_line
 from ._options import Options
 from ._settings import Settings
 
@@ -160,7 +161,7 @@ def _write(path: Path, rows: list[tuple[Any, ...]]) -> None:
 
 def _not_logged(path: Path, exc: Exception) -> None:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-    print(f"gemini-magic: not logged ({path}: {' '.join(reason.split())})", file=sys.stderr)
+    warn_line(f"gemini-magic: not logged ({path}: {' '.join(reason.split())})")
 
 
 _attached = threading.local()  # .job: the JobLog the entries recorded in this thread go to

@@ -25,7 +25,6 @@ pooled client (:mod:`._send`).
 from __future__ import annotations
 
 import importlib
-import sys
 import threading
 import time
 from collections.abc import Mapping, MutableMapping
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from ._errors import GeminiAPIError, GeminiError, GeminiInterrupted
+from ._errors import GeminiAPIError, GeminiError, GeminiInterrupted, warn_line
 from ._options import Options
 from ._row_data import check_template, fill, is_missing, rows_of
 from ._send import Pacing, environment_read_once, send_row, widen_pool
@@ -374,9 +373,9 @@ def run_each(host: Host, options: Options, template: str, data: Any, new_view: V
         show(dry_run_bundle(call.url, settings.auth_header(), settings.masked_key(), call.body(), note))
         return None
     if rows >= LARGE_JOB and not options.batch:
-        print(f"gemini-magic: {_estimate(rows, requests.options)}", file=sys.stderr, flush=True)
+        warn_line(f"gemini-magic: {_estimate(rows, requests.options)}")
     if notes:
-        print(f"gemini-magic: {notes[0]}", file=sys.stderr, flush=True)
+        warn_line(f"gemini-magic: {notes[0]}")
     failure: BaseException | None = None
     with JobProgress(rows, f"{requests.settings.model} · {rows:,} rows", new_view) as progress:
         job = _Job(host, requests, progress)
