@@ -48,6 +48,7 @@ class PartBlock:
 
 
 Block = str | GeminiImage  # finished live-view content: HTML, or an image shown as itself
+LIVE_WINDOW = 8_000  # characters of finished HTML each other answer shows in the live view
 
 
 class AnswerLayout:
@@ -178,10 +179,20 @@ class AnswerLayout:
         return tail
 
     def live_html(self) -> str:
-        """All of this answer so far as one HTML string (for the other candidates in the live view)."""
+        """This answer so far as one HTML string (for the other candidates in the live view): its
+        latest finished blocks, about ``LIVE_WINDOW`` characters (every update re-sends it, so it
+        must not grow with the answer; the final output shows all of it), then the open block."""
         self.commit()
-        blocks = (f"<p><i>[{html.escape(repr(b))}]</i></p>" if isinstance(b, GeminiImage) else b for b in self.blocks)
-        return self.thoughts_html() + "".join(blocks) + self.tail_html()
+        shown: list[str] = []
+        size = 0
+        for block in reversed(self.blocks):
+            if size >= LIVE_WINDOW:
+                shown.append("<p><i>…</i></p>")
+                break
+            piece = f"<p><i>[{html.escape(repr(block))}]</i></p>" if isinstance(block, GeminiImage) else block
+            shown.append(piece)
+            size += len(piece)
+        return self.thoughts_html() + "".join(reversed(shown)) + self.tail_html()
 
     def heading(self) -> str:
         """The heading of each answer when there are several (``"Answer 2"``), else ``""``."""

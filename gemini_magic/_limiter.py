@@ -97,9 +97,3 @@ class Limiter:
         if len(recent) < MIN_ANSWERS or recent[-1] <= recent[0]:
             return 0.0
         return (len(recent) - 1) / (recent[-1] - recent[0])
-
-    @property
-    def paused(self) -> float:
-        """Seconds left of the current pause (0 when none)."""
-        with self._lock:
-            return max(0.0, self._paused_until - time.monotonic())

@@ -62,7 +62,7 @@ def sanitize(fragment: str) -> str:
     return "".join(dict.fromkeys(sheets)) + str(cleaner.clean(fragment))
 
 
-_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+_STYLE = re.compile(r"<style>([^<]*)</style>")  # our CSS holds no "<"; [^<] keeps a flood of "<style>" linear
 
 
 def _make_cleaner(images: bool) -> Any:

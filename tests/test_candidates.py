@@ -142,3 +142,18 @@ def test_answers_the_live_view_never_saw_are_laid_out_at_the_end() -> None:
     # the first answer's text never reached this layout; the second is laid out from the response
     assert page == "<h3>Answer 1</h3><h3>Answer 2</h3><p>b</p>"
     assert sections.plain == "Answer 1\na\n\nAnswer 2\nb"
+
+
+def test_a_long_other_answer_shows_live_as_its_latest_stretch_and_in_full_at_the_end() -> None:
+    accumulator, layout = ResponseAccumulator(), AnswerLayout()
+    for n in range(2000):  # each live update re-sends the other answers: their size must stay bounded
+        event = {"candidates": [{"index": i, "content": {"parts": [{"text": f"Paragraph {n}.\n\n"}]}} for i in (0, 1)]}
+        layout.add(accumulator.add(event))
+        if n % 10 == 0:  # what the live view does at each update
+            layout.commit()
+            tail = layout.tail_html()
+    other = tail[tail.index("<h3>Answer 2</h3>") :]
+    assert len(other) < 10_000 and "Paragraph 1989." in other and "Paragraph 10." not in other
+    assert other.startswith("<h3>Answer 2</h3><p><i>…</i></p>")
+    (page,) = answer_sections(accumulator.result(), layout).segments
+    assert "<p>Paragraph 10.</p>" in page and "<p>Paragraph 1989.</p>" in page
