@@ -26,10 +26,11 @@ import re
 import shlex
 import stat
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import GenericAlias
+from typing import TYPE_CHECKING, Any, get_type_hints
 from urllib.parse import urlencode
 
 from IPython.core.error import UsageError
@@ -141,7 +142,7 @@ def parse_job(operation: Any) -> Job:
 
 def _count(value: Any, key: str) -> int:
     """An int64 count: a JSON string of digits (as the API sends it) or a number."""
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # not "²", which int() refuses
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
@@ -301,13 +302,18 @@ def _option_values(options: Options) -> dict[str, Any]:
 
 
 def _options_of(record: dict[str, Any]) -> Options:
-    known = {f.name for f in fields(Options)}
+    """The options :func:`_option_values` kept; a value of the wrong type (an edited record) is left out."""
     stored = record.get("options")
-    values = {k: v for k, v in (stored if isinstance(stored, dict) else {}).items() if k in known}
-    try:
-        return replace(Options(), **values)
-    except TypeError:
-        return Options()
+    values = {k: v for k, v in (stored if isinstance(stored, dict) else {}).items() if _fits(k, v)}
+    return replace(Options(), **values)
+
+
+def _fits(name: str, value: Any) -> bool:
+    kind = _OPTION_TYPES.get(name)
+    return kind is not None and not isinstance(kind, GenericAlias) and isinstance(value, kind)
+
+
+_OPTION_TYPES = get_type_hints(Options)  # str | None, bool, …: what each stored value must be
 
 
 def fingerprint(rows: Any) -> str:
@@ -333,8 +339,14 @@ def batch_command(magic: GeminiMagic, rest: str) -> None:
         raise UsageError("usage: %gemini batch NAME [--cancel]")
     name = f"batches/{_job_id(words[0])}"
     record = load_record(magic.settings(Options(), need_key=False), name) or {"name": name}
-    options = _options_of(record)  # the cell's --base-url and -o too
-    settings = magic.settings(options)
+    options = _options_of(record)  # the cell's -o, schema and so on
+    settings = magic.settings(replace(options, base_url=None, auth=None))
+    if options.base_url and options.base_url.rstrip("/") != settings.base_url:
+        # a record is a file anyone can ship in a cache folder: it never chooses where the key goes
+        raise UsageError(
+            f"{name} was submitted to {options.base_url!r}; set GeminiMagic.base_url (or GEMINI_BASE_URL) to that "
+            "host to reattach to it"
+        )
     if words[1:]:
         magic.client.generate(_job_url(settings, name, ":cancel"), {}, settings)
         job = get_job(magic.client, settings, name)
@@ -383,8 +395,6 @@ def run_batch(host: Host, options: Options, template: str, data: Any, new_view: 
     (kept in ``-o``, default ``_gemini_table``; a DataFrame's ``attrs["gemini_batch"]`` is the job name)."""
     from ._rows import RowRequests
 
-    if options.run_tools or options.chat:
-        raise UsageError("--batch cannot run tools or continue a chat: a job answers each row once, with no turns")
     requests = RowRequests(host, options, template, data)
     for note in requests.notes():
         warn_line(f"gemini-magic: {note}")
@@ -426,16 +436,22 @@ def follow(host: Host, options: Options, job: Job, data: Any, record: dict[str, 
     if data is None or record.get("data") != fingerprint(rows):
         notes.append(f"{record.get('variable') or 'the data'} is not the table this job was made from: results by row")
         index, rows, data = [], [], None
-    total = len(rows) or int(record.get("rows") or 0) or job.counts["requestCount"]
+    stored = record.get("rows")
+    known = len(rows) or (stored if isinstance(stored, int) and stored > 0 else 0)  # rows this kernel knows of
+    total = known or job.counts["requestCount"]
     with JobProgress(total, f"batch {job.name}", new_view) as progress:
         progress.status(job.status(total))
         job = wait(host.client, settings, job, lambda polled: progress.status(polled.status(total)))
         if job.state != "SUCCEEDED":
             raise job_failure(job)
         found: dict[int, RowResult] = {}
-        for key, entry in results(host.client, settings, job):
+        entries: Iterable[tuple[str | None, dict[str, Any]]] = results(host.client, settings, job)
+        if not known:  # the server's count alone could be anything: one entry a row is what it gave
+            entries = list(entries)
+            known = len(entries)
+        for key, entry in entries:
             position = _position(key)
-            if position >= 0:
+            if 0 <= position < known:  # a key past the rows ("row-999999999999") is not one of ours
                 found[position] = result = _row(entry, options, properties)
                 progress.advance(
                     tokens_in=result.input_tokens or 0,
@@ -444,7 +460,7 @@ def follow(host: Host, options: Options, job: Job, data: Any, record: dict[str, 
                     answer=result.answer,
                 )
         if data is None:
-            index = list(range(max([total, *(p + 1 for p in found)])))
+            index = list(range(known))
             data = [f"row-{i}" for i in index]
         missing = RowResult(error="no result for this row in the batch output")
         answers: list[RowResult | None] = [found.get(i, missing) for i in range(len(index))]
@@ -471,7 +487,7 @@ def _properties(host: Host, options: Options) -> tuple[list[str] | None, list[st
 def _position(key: str | None) -> int:
     """``row-17`` → 17; any other key → -1 (not ours)."""
     number = (key or "").removeprefix("row-")
-    return int(number) if (key or "").startswith("row-") and number.isdigit() else -1
+    return int(number) if (key or "").startswith("row-") and number.isascii() and number.isdigit() else -1
 
 
 def _row(entry: dict[str, Any], options: Options, properties: list[str] | None) -> RowResult:

@@ -43,8 +43,8 @@ PREFIX = "cachedContents/"
 MAX_PAGES = 50
 _CACHE = {"name": str, "displayName": str, "model": str, "expireTime": str, "usageMetadata": {"totalTokenCount": int}}
 _PAGE = {"cachedContents": [_CACHE], "nextPageToken": str}
-_ID = re.compile(r"^cachedContents/[\w-]{1,128}$")
-_MODEL = re.compile(r"^(models|tunedModels)/[A-Za-z0-9][\w.-]*$")
+_ID = re.compile(r"^cachedContents/[\w-]{1,128}\Z")  # \Z: "$" would let a trailing newline in
+_MODEL = re.compile(r"^(models|tunedModels)/[A-Za-z0-9][\w.-]*\Z")
 _TTL = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?$")
 _UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 _TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -277,7 +277,12 @@ def _parse_time(text: str) -> datetime | None:
     if match is None:
         return None
     base, fraction, zone = match.groups()
-    return datetime.fromisoformat(base + (fraction or "")[:7] + ("+00:00" if zone == "Z" else zone))
+    try:  # a day, hour or offset out of range is not a time either
+        parsed = datetime.fromisoformat(base + (fraction or "")[:7] + ("+00:00" if zone == "Z" else zone))
+        utc = parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+    return utc if 1 < utc.year < 9999 else None  # else local time (expires_text) could pass year 1 or 9999
 
 
 def expires_text(expire_time: str, now: datetime | None = None) -> str:

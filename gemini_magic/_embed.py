@@ -44,6 +44,7 @@ __all__ = ["DEFAULT_MODEL", "DEFAULT_OUT", "MAX_BATCH", "TASK_TYPES", "embed", "
 DEFAULT_MODEL = "gemini-embedding-001"
 DEFAULT_OUT = "_gemini_embeddings"
 MAX_BATCH = 100  # texts per :batchEmbedContents request; 101 is a 400 INVALID_ARGUMENT
+FLOAT32_MAX = 3.4028234663852886e38  # past it a value is no embedding (and numpy's float32 cast overflows)
 WORKERS = 4  # batches in flight: 400 texts at once is plenty, and kinder to a per-minute quota
 TASK_TYPES = (
     "RETRIEVAL_QUERY",
@@ -273,6 +274,10 @@ def _vectors(data: dict[str, Any], count: int) -> Any:
         values = entry.get("values") if isinstance(entry, dict) else None
         if not isinstance(values, list) or not values or not set(map(type, values)) <= {float, int}:
             raise GeminiStreamError(f"the embedding answer's 'embeddings[{index}].values' is not a list of numbers")
+        if not all(-FLOAT32_MAX <= value <= FLOAT32_MAX for value in values):  # NaN fails both tests
+            raise GeminiStreamError(
+                f"the embedding answer's 'embeddings[{index}].values' holds NaN, an infinity or a number past float32"
+            )
         if rows and len(values) != len(rows[0]):
             raise GeminiStreamError(
                 f"the embedding answer's 'embeddings[{index}].values' has {len(values)} numbers "
@@ -346,7 +351,7 @@ def _dimensions(value: Any) -> int | None:
     if value is None:
         return None
     number = int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # not "²"
         number = int(value)
     if number is None or number < 1:
         raise UsageError(f"embed: dimensions must be a positive whole number (e.g. 768), got {value!r}")

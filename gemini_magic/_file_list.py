@@ -5,6 +5,7 @@ record is forgotten too, so the next ``--attach`` of that content uploads it aga
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 from typing import TYPE_CHECKING, Any
@@ -81,7 +82,7 @@ def _row(file: dict[str, Any]) -> tuple[str, ...]:
         str(file.get("name", "")),
         str(file.get("displayName", ""))[:60],
         str(file.get("mimeType", "")),
-        megabytes(int(size)) if size.isdigit() else "",
+        megabytes(int(size)) if re.fullmatch(r"[0-9]{1,20}", size) else "",
         str(file.get("state", "")),
         (stamp(expires)[:16].replace("T", " ") + left) if expires else "",
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -176,7 +177,7 @@ def _query(client: GeminiClient, url: str, settings: Settings, total: int) -> tu
         return total, _json_of(response, settings)
     received = response.headers.get("X-Goog-Upload-Size-Received", "").strip()
     _done_with(response, settings)
-    if status != "active" or not received.isdigit() or int(received) > total:
+    if status != "active" or not re.fullmatch(r"[0-9]{1,20}", received) or int(received) > total:
         raise GeminiStreamError(
             f"the upload session answered status {status[:40] or '(none)'!r} with {received[:40] or 'no'} bytes "
             "received; it cannot be resumed"
@@ -227,15 +228,19 @@ def download_lines(client: GeminiClient, settings: Settings, file_name: str) -> 
         raise GeminiStreamError(f"malformed job: the results file is {file_name[:80]!r}, expected 'files/…'")
     url = f"{settings.base_url}/download/v1beta/{file_name}:download?alt=media"
     response = _retrying(lambda: _send(client, url, None, {}, settings), settings)
-    pending = bytearray()
+    pending = bytearray()  # the line so far: only each new piece is searched, so a long line costs its length once
     try:
         for piece in _body(response, settings, settings.max_response_bytes):
-            pending += piece
-            *lines, rest = pending.split(b"\n")
-            if len(rest) > MAX_LINE:
+            start = 0
+            while (end := piece.find(b"\n", start)) >= 0:
+                pending += piece[start:end]
+                if pending.strip():
+                    yield bytes(pending)
+                pending.clear()
+                start = end + 1
+            pending += piece[start:]
+            if len(pending) > MAX_LINE:
                 raise GeminiStreamError(f"a line of {file_name} is over {MAX_LINE >> 20} MB")
-            pending = bytearray(rest)
-            yield from (bytes(line) for line in lines if line.strip())
         if pending.strip():
             yield bytes(pending)
     except GeminiError as exc:

@@ -80,6 +80,7 @@ class MarkdownStream:
         self._pieces = [rest] if rest else []
         self._length = len(rest)
         self._boundary = 0
+        self._tail_cache = (-1, "")  # the tail is other text now, even if just as long
         if not block.strip():
             return 0
         self.blocks.append(render_markdown(block))

@@ -83,6 +83,10 @@ class RowRequests:
 
         if options.chat or options.run_tools:
             raise UsageError("--each asks about each row on its own: --chat and --run-tools do not apply")
+        if options.speech or options.speakers or (options.candidates or 1) > 1:
+            raise UsageError(
+                "--each fills a table with one text answer a row: --speech, --speakers and --candidates do not apply"
+            )
         self.index, self.rows = rows_of(data)
         name = options.each or "rows"
         if not self.rows:

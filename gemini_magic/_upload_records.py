@@ -25,7 +25,7 @@ __all__ = ["FILE_NAME", "LIFETIME", "UploadRecords", "epoch", "stamp"]
 
 FOLDER = "uploads"  # inside the cache folder
 LIFETIME = 48 * 3600  # seconds a file lives on the server
-FILE_NAME = re.compile(r"^(?:files/)?([a-z0-9-]{1,40})$")  # files/ID, the ID as the API makes them
+FILE_NAME = re.compile(r"^(?:files/)?([a-z0-9-]{1,40})\Z")  # files/ID, the ID as the API makes them
 
 
 class UploadRecords:
@@ -80,14 +80,15 @@ class UploadRecords:
 
 
 def epoch(moment: Any) -> float:
-    """Seconds since 1970 of an RFC 3339 time (nanoseconds allowed); 0 for anything else."""
+    """Seconds since 1970 of an RFC 3339 time (nanoseconds allowed); 0 for anything else (also a
+    time whose offset takes it out of the years 1-9999, which :func:`stamp` could not show)."""
     if not isinstance(moment, str):
         return 0.0
     try:
         parsed = datetime.fromisoformat(re.sub(r"(\.\d{1,6})\d*", r"\1", moment.strip()).replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.replace(tzinfo=parsed.tzinfo or timezone.utc).astimezone(timezone.utc).timestamp()
+    except (ValueError, OverflowError):
         return 0.0
-    return parsed.replace(tzinfo=parsed.tzinfo or timezone.utc).timestamp()
 
 
 def stamp(seconds: float) -> str:

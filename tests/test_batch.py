@@ -312,3 +312,48 @@ def test_a_malformed_result_is_that_rows_error_and_a_malformed_results_line_name
     gemini.responder = BatchService(answer=lambda request: {"response": "text"}, results_file=True)
     with pytest.raises(GeminiStreamError, match=r"malformed response: files/batch-job1 line 1\.response is a string"):
         run_batch(shell)
+
+
+def test_hostile_result_keys_and_counts_are_not_rows(shell: TestShell, gemini: GeminiTestServer) -> None:
+    service = gemini.responder = BatchService()
+    tickets(shell)
+    run_batch(shell)
+    requests_ = service.jobs["job1"]["requests"]
+    keys = ["row-0", "row-²", "row-999999999999"]  # a digit int() refuses, a row far past the job's
+    service.jobs["job1"]["requests"] = [(key, request) for key, (_, request) in zip(keys, requests_, strict=True)]
+    shell.user_ns.pop("df")
+    shell.run("%gemini batch batches/job1")  # the record says 3 rows
+    table = shell.user_ns["_gemini_table"]
+    assert list(table.index) == [0, 1, 2] and table.loc[0, "answer"] == "A:Classify: printer on fire"
+    assert list(table["error"])[1:] == ["no result for this row in the batch output"] * 2
+
+    options = {"schema": 3, "timeout": "x", "out": ["a"], "into": "label"}  # an edited record: wrong types are left out
+    record = {"name": "batches/job1", "rows": "3", "options": options}
+    Path(".gemini-cache/batches/job1.json").write_text(json.dumps(record))
+    shell.run("%gemini batch batches/job1")  # a bad record: the entries say how many rows
+    assert len(shell.user_ns["_gemini_table"]) == 3 and "label" in shell.user_ns["_gemini_table"].columns
+    with pytest.raises(GeminiStreamError, match=r"batchStats\.requestCount is a string, expected a count"):
+        _batch.parse_job({"name": "batches/x", "metadata": {"batchStats": {"requestCount": "²"}}})
+
+
+def test_a_batch_refuses_what_a_table_cannot_hold(shell: TestShell, gemini: GeminiTestServer) -> None:
+    from IPython.core.error import UsageError
+
+    tickets(shell)
+    with pytest.raises(UsageError, match="--chat and --run-tools do not apply"):
+        run_batch(shell, "--chat", "c")
+    with pytest.raises(UsageError, match="--speech, --speakers and --candidates do not apply"):
+        run_batch(shell, "--candidates", "3")
+    assert gemini.requests == []
+
+
+def test_a_shipped_record_cannot_send_the_key_elsewhere(shell: TestShell, gemini: GeminiTestServer) -> None:
+    from IPython.core.error import UsageError
+
+    folder = Path(".gemini-cache/batches")
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"name": "batches/job9", "rows": 1, "options": {"base_url": "http://127.0.0.1:9", "auth": "bearer"}}
+    (folder / "job9.json").write_text(json.dumps(record))
+    with pytest.raises(UsageError, match=r"batches/job9 was submitted to 'http://127\.0\.0\.1:9'; set GeminiMagic"):
+        shell.run("%gemini batch batches/job9")
+    assert gemini.requests == []

@@ -290,3 +290,26 @@ def test_in_a_real_kernel(server: GeminiTestServer, tmp_path: Path) -> None:
             "%%gemini --cached-content x\nQ"
         )
     server.reset()
+
+
+@pytest.mark.parametrize(
+    "expire_time",
+    ["2026-02-30T00:00:00Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59", "2026-01-01T00:00:00+99:99"],
+)
+def test_an_impossible_expiry_is_shown_as_sent(shell: TestShell, gemini: GeminiTestServer, expire_time: str) -> None:
+    service = gemini.responder = CachesService()
+    service.add("odd", expireTime=expire_time)
+    shell.run("%gemini contexts")  # a ValueError or OverflowError from datetime once
+    assert expire_time in shell.texts()[-1]
+    shell.run("%%gemini --cached-content odd --dry-run\nQ")  # _recall reads the expiry too
+    assert '"cachedContent": "cachedContents/' in shell.texts()[-1]
+
+
+@pytest.mark.parametrize(("field", "value"), [("model", "models/gemini-2.5-flash\n"), ("name", "cachedContents/c1x\n")])
+def test_a_trailing_newline_is_no_cache_name_or_model(
+    shell: TestShell, gemini: GeminiTestServer, field: str, value: str
+) -> None:
+    service = gemini.responder = CachesService()
+    service.add("nl", **{field: value})
+    with pytest.raises(GeminiStreamError, match=r"cachedContents\[0\] has no cachedContents/ID name or models/"):
+        shell.run("%gemini contexts")

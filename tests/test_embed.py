@@ -158,6 +158,9 @@ def test_rpm_spaces_the_requests(api: GeminiTestServer) -> None:
         ),
         ({"embeddings": [{"values": [1.0]}, {"values": []}]}, r"'embeddings\[1\].values' is not a list of numbers"),
         ({"embeddings": [{"values": [1.0, 2.0]}, {"values": [1.0]}]}, r"'embeddings\[1\].values' has 1 numbers"),
+        ({"embeddings": [{"values": [1.0]}, {"values": [10**400]}]}, r"'embeddings\[1\].values' holds NaN"),
+        ({"embeddings": [{"values": [float("nan")]}, {"values": [1.0]}]}, r"'embeddings\[0\].values' holds NaN"),
+        ({"embeddings": [{"values": [1.0]}, {"values": [1e300]}]}, "a number past float32"),
     ],
 )
 def test_a_malformed_answer_names_the_field_and_is_not_cached(
@@ -198,6 +201,7 @@ def test_input_shapes_missing_values_and_non_strings(api: GeminiTestServer) -> N
         (lambda: embed(["x"], task_type="clustring"), "unknown task type 'clustring'"),
         (lambda: embed(["x"], dimensions=0), "dimensions must be a positive whole number"),
         (lambda: embed(["x"], dimensions=7.5), "dimensions must be a positive whole number"),
+        (lambda: embed(["x"], dimensions="²"), "dimensions must be a positive whole number"),
         (lambda: embed(["x"], temperature=0), "temperature does not apply to embeddings"),
         (lambda: embed(["x"], out="v"), "out= is the magic's option"),
         (lambda: embed(["x"], model="bad model"), "model"),

@@ -118,3 +118,12 @@ def test_layout_orders_text_and_other_parts() -> None:
 
 def test_sanitize_plain_fragment() -> None:
     assert sanitize('<p onclick="x()">hi</p>') == "<p>hi</p>"
+
+
+def test_a_committed_tail_is_not_shown_again_when_the_next_one_is_as_long() -> None:
+    stream = MarkdownStream()
+    stream.append("Para A.\n\n")
+    assert stream.tail_html() == "<p>Para A.</p>"  # a live update reads the open tail
+    stream.append("Para B.\n\n")  # as long as the text that is committed now
+    stream.commit()
+    assert stream.html() == "<p>Para A.</p><p>Para B.</p>"

@@ -282,6 +282,10 @@ def test_dry_run_shows_the_first_rows_request_and_sends_nothing(shell: TestShell
     assert FAKE_KEY not in shown and gemini.requests == [] and "_gemini_table" not in shell.user_ns
     with pytest.raises(UsageError, match="--chat and --run-tools do not apply"):
         each(shell, "--each rows --chat c", "Say {value}", ["first"])
+    for extra in ("--speech", "--speakers A=Kore,B=Puck", "--candidates 2", "--batch --speech Puck"):
+        with pytest.raises(UsageError, match="--speech, --speakers and --candidates do not apply"):
+            each(shell, f"--each rows {extra}", "Say {value}", ["first"])  # the audio or other answers would be lost
+    assert gemini.requests == []
 
 
 def test_the_cell_magic_runs_the_rows(shell: TestShell, gemini: GeminiTestServer) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import FAKE_KEY, displays, kernels, output_text
 from files_service import FilesService
+from gemini_server import GeminiTestServer, Reply
 from IPython.core.error import UsageError
 from kernels import Kernel
 from shell import TestShell
@@ -23,7 +24,7 @@ from shell import TestShell
 from gemini_magic import _files, _uploads
 from gemini_magic._client import GeminiClient
 from gemini_magic._display import SilentView, TerminalView
-from gemini_magic._errors import GeminiAnswerError, GeminiAPIError, GeminiConnectionError
+from gemini_magic._errors import GeminiAnswerError, GeminiAPIError, GeminiConnectionError, GeminiStreamError
 from gemini_magic._options import Options
 from gemini_magic._settings import Settings, resolve_settings
 
@@ -401,3 +402,80 @@ def test_a_video_end_to_end_in_a_real_kernel(tmp_path: Path) -> None:
         assert os.path.isdir(tmp_path / ".gemini-cache" / "uploads")
     finally:
         service.stop()
+
+
+def test_hostile_file_fields_make_an_escaped_table(shell: TestShell, files: FilesService) -> None:
+    files.files["files/odd"] = {
+        "name": "files/odd",
+        "displayName": '<img src=x onerror="alert(1)">\x1b]0;t\x07',
+        "mimeType": ["video/mp4"],
+        "sizeBytes": "²",  # str.isdigit() says yes, int() says no
+        "expirationTime": "9999-12-31T23:59:59-23:59",  # past year 9999 in UTC
+        "state": "ACTIVE",
+    }
+    files.files["files/big"] = {"name": "files/big", "sizeBytes": "9" * 400, "expirationTime": "0000-01-01T00:00:00Z"}
+    shell.run("%gemini files")
+    table = shell.texts()[-1]
+    assert "2 files" in table and "\x1b" not in table and "\x07" not in table
+    page = shell.texts("text/html")[-1]
+    assert "<img" not in page and "&lt;img" in page
+
+
+@pytest.mark.parametrize("received", ["²", "9" * 5000, "-1", "12x"])
+def test_a_query_answer_that_is_no_byte_count_is_one_line(tmp_path: Path, received: str) -> None:
+    service = FilesService(drop_at=0.5).start()
+    send = service._send
+
+    def hostile(handler: object, status: int, body: object = None, headers: dict[str, str] | None = None) -> None:
+        if headers and "X-Goog-Upload-Size-Received" in headers:
+            headers = {**headers, "X-Goog-Upload-Size-Received": received}
+        send(handler, status, body, headers)  # type: ignore[arg-type]
+
+    service._send = hostile  # type: ignore[method-assign]
+    try:
+        with pytest.raises(GeminiStreamError, match="it cannot be resumed"):
+            _files.upload(GeminiClient(), direct(service), video_bytes(4 * PIECE), "video/mp4", "v.mp4")
+    finally:
+        service.stop()
+
+
+def test_record_times_and_names_out_of_range_are_none() -> None:
+    from gemini_magic._upload_records import FILE_NAME, epoch
+
+    for moment in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "0000-01-01T00:00:00Z", 7, None):
+        assert epoch(moment) == 0.0
+    assert epoch("2026-11-24T10:00:00.123456789Z") == epoch("2026-11-24T12:00:00+02:00") + 0.123456
+    assert FILE_NAME.match("files/abc-1") and not FILE_NAME.match("files/abc\n")
+
+
+@pytest.mark.parametrize("form", ["{evil}/upload?upload_id=x", "{ours}@{host}/upload", "{evil}:99999/x", "/relative"])
+def test_an_upload_url_on_another_host_gets_nothing(form: str) -> None:
+    service, evil = FilesService().start(), FilesService().start()
+    send = service._send
+
+    def elsewhere(handler: object, status: int, body: object = None, headers: dict[str, str] | None = None) -> None:
+        if headers and "X-Goog-Upload-URL" in headers:
+            host = evil.url.split("//", 1)[1]
+            headers = {**headers, "X-Goog-Upload-URL": form.format(evil=evil.url, ours=service.url, host=host)}
+        send(handler, status, body, headers)  # type: ignore[arg-type]
+
+    service._send = elsewhere  # type: ignore[method-assign]
+    try:
+        with pytest.raises(GeminiConnectionError, match="the API key is only sent to the configured host"):
+            _files.upload(GeminiClient(), direct(service), video_bytes(PIECE), "video/mp4", "v.mp4")
+        assert evil.log == [] and [e.headers["X-Goog-Upload-Command"] for e in service.uploads()] == ["start"]
+    finally:
+        service.stop()
+        evil.stop()
+
+
+def test_results_lines_cost_their_length_once(gemini: GeminiTestServer) -> None:
+    """A long line comes in many 64 KB reads; the buffer is not searched again for each one."""
+    long = b'{"x": "' + b"a" * (24 << 20) + b'"}'
+    body = b"\n \n" + long + b'\n{"y": 1}\r\n\n' + long + b"\n" + b'{"z": 2}'
+    gemini.responder = lambda record: Reply([body], content_type="application/octet-stream")
+    settings = resolve_settings(Options(), {}, set(), {"GEMINI_API_KEY": FAKE_KEY, "GEMINI_BASE_URL": gemini.url})
+    started = time.perf_counter()
+    lines = list(_files.download_lines(GeminiClient(), settings, "files/batch-1"))
+    assert lines == [long, b'{"y": 1}\r', long, b'{"z": 2}']
+    assert time.perf_counter() - started < 3  # 13 s when each read split the whole line so far
